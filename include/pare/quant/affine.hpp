@@ -24,6 +24,9 @@
 //   Degenerate ranges: if the computed s is 0 (all-zero data), s = 1 and all codes
 //   equal z; s is raised to at least FLT_MIN (smallest normal) so that inv_s is finite.
 //   The arithmetic of s and z is carried out in double and rounded to float once.
+//   Overflow guard: if max(|qmax - z|, |qmin - z|) · s exceeds FLT_MAX (data near ±FLT_MAX),
+//   s is lowered to the largest float for which it does not, so every code dequantizes to
+//   a finite value; data beyond the narrowed grid clips.
 // Round trip inside the clip range [ (qmin - z)·s, (qmax - z)·s ]: |x - x'| ≤ s/2
 // (nearest) or < s (stochastic), up to float rounding of the products.
 
@@ -95,6 +98,14 @@ inline qparams params_from_range(double lo, double hi, int_format fmt, scheme_ki
   if (!(sf > 0.0f)) sf = 1.0f;
   p.scale = std::max(sf, FLT_MIN);
   if (!std::isfinite(p.scale)) p.scale = FLT_MAX;
+  // Every code must dequantize to a finite float: near ±FLT_MAX the scale is lowered to
+  // the largest float with max|q - z| * scale <= FLT_MAX (values beyond that clip).
+  const double span = std::max(std::abs(double(fmt.qmax()) - p.zero_point), std::abs(double(fmt.qmin()) - p.zero_point));
+  if (span * double(p.scale) > double(FLT_MAX)) {
+    float cap = static_cast<float>(double(FLT_MAX) / span);
+    while (double(cap) * span > double(FLT_MAX)) cap = std::nextafter(cap, 0.0f);
+    p.scale = cap;
+  }
   return p;
 }
 

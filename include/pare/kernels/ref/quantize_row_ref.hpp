@@ -58,18 +58,20 @@ inline void fake_quant_row(const float* x, std::size_t n, const row_qparams& p, 
   }
 }
 
-/// Min and max over the row and the first non-finite position (n if none). For n == 0
-/// min = +inf, max = -inf. Min/max ignore nothing: they are only meaningful when
-/// first_nonfinite == n.
+/// Min and max over the finite elements of the row, and the first non-finite position
+/// (n if none). For n == 0 (or no finite element) min = +inf, max = -inf. Order rule:
+/// -0.0 counts as less than +0.0, so min and max are the same bits whatever order the
+/// elements are visited in (a row holding both zeros has min -0.0 / max +0.0).
 inline row_stats scan_row(const float* x, std::size_t n) noexcept {
   row_stats s{INFINITY, -INFINITY, n};
   for (std::size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(x[i])) {
+    const float v = x[i];
+    if (!std::isfinite(v)) {
       if (s.first_nonfinite == n) s.first_nonfinite = i;
       continue;
     }
-    s.min = x[i] < s.min ? x[i] : s.min;
-    s.max = x[i] > s.max ? x[i] : s.max;
+    if (v < s.min || (v == s.min && std::signbit(v))) s.min = v;
+    if (v > s.max || (v == s.max && !std::signbit(v))) s.max = v;
   }
   return s;
 }

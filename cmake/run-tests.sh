@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds pare's tests and runs them all with ctest: cmake/run-tests.sh from the repository root (shared/ beside it).
+#
+# Environment (all optional): PARE_BUILD_DIR (default build/tests), PARE_BUILD_TYPE (Release),
+# PARE_CMAKE_ARGS (extra configure arguments), PARE_CTEST_ARGS (extra ctest arguments),
+# PARE_DATA_DIR (the data folder, default ../shared/data).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# shellcheck source=cmake/install-deps.sh
+source cmake/install-deps.sh
+pare_install_deps
+
+build_dir="${PARE_BUILD_DIR:-build/tests}"
+jobs="$(nproc 2>/dev/null || echo 2)"
+# shellcheck disable=SC2086  # PARE_CMAKE_ARGS / PARE_CTEST_ARGS are word lists
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="${PARE_BUILD_TYPE:-Release}" ${PARE_CMAKE_ARGS:-}
+cmake --build "$build_dir" -j"$jobs"
+cd "$build_dir"
+# shellcheck disable=SC2086
+ctest --output-on-failure -j2 ${PARE_CTEST_ARGS:-}

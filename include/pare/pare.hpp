@@ -1,0 +1,40 @@
+// pare umbrella header: includes the whole public surface (users include this; pare's own headers include what they use).
+#pragma once
+
+// Maintenance: one line per public header, grouped by layer, bottom to top. ISA-specific
+// kernel files (kernels/x86/, kernels/arm/, kernels/simd/, core/dtypes/x86/) and scalar
+// references (kernels/ref/) are reached through their dispatching headers, not listed here.
+
+#include "pare/version.hpp"
+
+// core: views, element types, errors, buffers, threads, ISA detection and dispatch
+#include "pare/core/aligned_buffer.hpp"
+#include "pare/core/config.hpp"
+#include "pare/core/dispatch.hpp"
+#include "pare/core/dtypes.hpp"
+#include "pare/core/error.hpp"
+#include "pare/core/isa.hpp"
+#include "pare/core/parallel.hpp"
+#include "pare/core/rng.hpp"
+#include "pare/core/tensor_view.hpp"
+#include "pare/core/xtensor_interop.hpp"
+
+// kernels: dispatched row kernels
+#include "pare/kernels/quantize_row.hpp"
+#include "pare/kernels/row_qparams.hpp"
+
+// quant: policies, observers, runtime config, quantizer, quantize/dequantize, fake-quant
+#include "pare/quant/affine.hpp"
+#include "pare/quant/fake_quant.hpp"
+#include "pare/quant/format.hpp"
+#include "pare/quant/granularity.hpp"
+#include "pare/quant/observers.hpp"
+#include "pare/quant/quant_config.hpp"
+#include "pare/quant/quantize.hpp"
+#include "pare/quant/quantized_tensor.hpp"
+#include "pare/quant/quantizer.hpp"
+#include "pare/quant/rounding.hpp"
+#include "pare/quant/scheme.hpp"
+
+// io: model file readers
+#include "pare/io/llama2c.hpp"
