@@ -1,0 +1,46 @@
+// Dynamic int8 quantization of activation rows: the on-the-fly step of the integer matmul kernels.
+#pragma once
+
+// Semantics (normative for every integer matmul kernel and its tests):
+//   each row x[0..K) of the fp32 activations is quantized on its own ("per token"),
+//   symmetric int8 with the minmax range:
+//     s_x  = params_from_range(min x, max x, int8, symmetric).scale   (max|x| / 127 in double,
+//            rounded to float once; 1 for an all-zero row; see pare/quant/affine.hpp)
+//     q[k] = nearbyint(clamp(x[k] * (1.0f / s_x), -128, 127))          (codes in [-127, 127]
+//            except through affine.hpp's overflow guard near ±FLT_MAX)
+//   The kernels then compute, for output n and weight group g (weight_source.hpp):
+//     acc[g]  = sum over k in g of q[k] * code[n][k]        (exact, int32)
+//     xsum[g] = sum over k in g of q[k]                      (exact, int32)
+//     y[n]    = s_x * sum over g of (scale[n,g] * acc[g] + offset[n,g] * xsum[g])   (fp32)
+// The float part may be evaluated in any order (tests bound it against float64).
+
+#include <cstddef>
+#include <cstdint>
+
+#include "pare/core/error.hpp"
+#include "pare/kernels/quantize_row.hpp"
+#include "pare/quant/affine.hpp"
+
+PARE_NAMESPACE_BEGIN
+namespace kernels {
+
+/// Quantizes one activation row of k floats to int8 codes (as int8_t) and returns s_x.
+/// Uses the dispatched row kernels (so it updates last_used_isa()). Returns a negative
+/// value, writing nothing, if the row holds NaN/Inf; `first_bad` then receives its index.
+inline float quantize_activation_row(const float* x, std::size_t k, std::int8_t* codes, std::size_t* first_bad = nullptr) {
+  const row_stats st = scan_row(x, k);
+  if (st.first_nonfinite != k) {
+    if (first_bad) *first_bad = st.first_nonfinite;
+    return -1.0f;
+  }
+  const int_format fmt{8, true};
+  const qparams p = params_from_range(k ? st.min : 0.0f, k ? st.max : 0.0f, fmt, scheme_kind::symmetric);
+  const float inv = inverse_scale(p.scale);
+  const std::int32_t zero = 0;
+  const row_qparams rp{&p.scale, &inv, &zero, k ? k : 1, fmt.qmin(), fmt.qmax()};
+  quantize_row(x, k, rp, reinterpret_cast<std::uint8_t*>(codes));
+  return p.scale;
+}
+
+}  // namespace kernels
+PARE_NAMESPACE_END
