@@ -288,3 +288,35 @@ TEST_CASE("storage size and bits per weight count codes, scales and zero points"
   const auto q8 = pare::quantize(m, pare::quant_config::parse("int8:per_channel:sym"));
   CHECK(q8.bits_per_weight() == Approx(8.0 + 32.0 / 128));
 }
+
+TEST_CASE("large matrices (streaming-store path) give the same bytes as row-by-row calls; buffers recycle") {
+  const std::size_t rows = 2048, cols = 1024;  // 8 MiB of fp32: the matrix-level calls switch to streaming stores
+  const std::vector<float> w = pare_test::gaussian(rows * cols, 31);
+  const pare::matrix_view<const float> m(w.data(), rows, cols);
+  for (const char* spec : {"int8:per_channel:sym", "int4:g128:asym", "int3:g64:asym"}) {
+    INFO(spec);
+    const auto cfg = pare::quant_config::parse(spec);
+    std::vector<float> y(rows * cols), deq(rows * cols), one(cols);
+    pare::fake_quantize(m, cfg, pare::matrix_view<float>(y.data(), rows, cols));
+    const pare::quantized_tensor qt = pare::quantize(m, cfg);
+    qt.dequantize_into(pare::matrix_view<float>(deq.data(), rows, cols));
+    std::size_t fq_diff = 0, deq_diff = 0;
+    for (std::size_t i = 0; i < rows; i += 1) {
+      // One row at a time is far below the streaming threshold: the cached-store kernels.
+      pare::fake_quantize(m.rows_range(i, i + 1), cfg, pare::matrix_view<float>(one.data(), 1, cols));
+      fq_diff += std::memcmp(one.data(), y.data() + i * cols, cols * sizeof(float)) != 0;
+      for (std::size_t j = 0; j < cols; ++j) deq_diff += deq[i * cols + j] != qt.value(i, j);
+    }
+    CHECK(fq_diff == 0);
+    CHECK(deq_diff == 0);
+    // Recycling a previous result's buffers gives the same codes and parameters.
+    pare::quantized_tensor again = pare::quantize(m, pare::quant_config::parse("int8:per_channel:asym"));
+    const std::uint8_t* old_codes = again.codes.data();
+    again = pare::quantize(m, cfg, std::move(again));
+    CHECK(again.codes.size() == qt.codes.size());
+    CHECK(std::memcmp(again.codes.data(), qt.codes.data(), qt.codes.size()) == 0);
+    CHECK(again.scales == qt.scales);
+    CHECK(again.zero_points == qt.zero_points);
+    if (cfg.format.bits == 8) CHECK(again.codes.data() == old_codes);  // same size: reused, not reallocated
+  }
+}

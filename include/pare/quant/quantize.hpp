@@ -223,16 +223,17 @@ inline void quantize_one_row(const float* x, std::size_t i, const quantized_tens
 }
 
 template <class Obs>
-quantized_tensor quantize_with(matrix_view<const float> w_in, const quant_config& cfg, const Obs& obs) {
+quantized_tensor quantize_with(matrix_view<const float> w_in, const quant_config& cfg, const Obs& obs,
+                               quantized_tensor&& storage) {
   const char* where = "quantize";
   check_config_for(where, cfg, w_in.cols());
   const contiguous_rows rows_src(w_in);
   const matrix_view<const float>& w = rows_src.view();
-  quantized_tensor qt;
+  quantized_tensor qt = std::move(storage);  // reuses its buffers when they fit
   qt.config = cfg;
   qt.rows = w.rows();
   qt.cols = w.cols();
-  qt.codes = aligned_buffer<std::uint8_t>(qt.rows * qt.row_bytes());
+  if (qt.codes.size() != qt.rows * qt.row_bytes()) qt.codes = aligned_buffer<std::uint8_t>(qt.rows * qt.row_bytes());
   const std::size_t rb = qt.row_bytes();
   const bool fused = cfg.gran.kind == granularity_kind::per_group ||
                      (cfg.gran.kind == granularity_kind::per_channel && cfg.gran.axis == 0);
@@ -287,7 +288,15 @@ decltype(auto) visit_observer(const any_observer& a, F&& f) {
 
 /// Quantizes a weight matrix [out_features, in_features] (any strides) under `cfg`.
 inline quantized_tensor quantize(matrix_view<const float> w, const quant_config& cfg) {
-  return detail::visit_observer(cfg.observer, [&](const auto& obs) { return detail::quantize_with(w, cfg, obs); });
+  return detail::visit_observer(cfg.observer,
+                                [&](const auto& obs) { return detail::quantize_with(w, cfg, obs, quantized_tensor{}); });
+}
+
+/// The same, recycling the buffers of `storage` (a previous result, consumed whether or
+/// not the call succeeds) instead of allocating: `q = quantize(w, cfg, std::move(q));`.
+inline quantized_tensor quantize(matrix_view<const float> w, const quant_config& cfg, quantized_tensor&& storage) {
+  return detail::visit_observer(
+      cfg.observer, [&](const auto& obs) { return detail::quantize_with(w, cfg, obs, std::move(storage)); });
 }
 
 /// Quantizes a rank-1 or rank-2 tensor view (rank 1 is one row).
@@ -315,11 +324,16 @@ void fake_quantize_with(matrix_view<const float> x_in, const quant_config& cfg, 
   std::vector<float> inv(scales.size());
   for (std::size_t k = 0; k < inv.size(); ++k) inv[k] = inverse_scale(scales[k]);
   const bool direct = y.has_contiguous_rows();
+  const bool stream = direct && is_large_output(x.rows() * x.cols() * sizeof(float));
   parallel_for(0, x.rows(), row_grain(x.cols()), [&](std::size_t lo, std::size_t hi) {
     std::vector<float> tmp(direct ? 0 : x.cols());
     for (std::size_t i = lo; i < hi; ++i) {
       float* dst = direct ? y.row_ptr(i) : tmp.data();
-      kernels::fake_quant_row(x.row_ptr(i), x.cols(), row_params_for(cfg.format, cfg.gran, x.cols(), i, scales.data(), inv.data(), zeros.data()), dst);
+      const kernels::row_qparams p = row_params_for(cfg.format, cfg.gran, x.cols(), i, scales.data(), inv.data(), zeros.data());
+      if (stream)
+        kernels::fake_quant_row_streaming(x.row_ptr(i), x.cols(), p, dst);
+      else
+        kernels::fake_quant_row(x.row_ptr(i), x.cols(), p, dst);
       if (!direct)
         for (std::size_t j = 0; j < x.cols(); ++j) y(i, j) = tmp[j];
     }

@@ -31,6 +31,12 @@
 
 PARE_NAMESPACE_BEGIN
 
+namespace detail {
+/// Whether a matrix-level kernel writing `bytes` should use non-temporal (streaming)
+/// stores: outputs of 8 MiB or more are unlikely to be read back from cache.
+inline bool is_large_output(std::size_t bytes) noexcept { return bytes >= (std::size_t(8) << 20); }
+}  // namespace detail
+
 /// Parameter entries per row (per_channel axis 1 has one per column, shared by all rows).
 inline std::size_t groups_per_row_for(const granularity& g, std::size_t cols) {
   switch (g.kind) {
@@ -140,6 +146,7 @@ inline void quantized_tensor::dequantize_into(matrix_view<float> out) const {
   const bool sgn = config.format.is_signed;
   const std::size_t rb = row_bytes();
   const bool direct = out.has_contiguous_rows();
+  const bool stream = direct && detail::is_large_output(rows * cols * sizeof(float));
   parallel_for(0, rows, std::max<std::size_t>(1, 16384 / std::max<std::size_t>(1, cols)), [&](std::size_t lo, std::size_t hi) {
     std::vector<std::uint8_t> unpacked(bits >= 4 ? 0 : cols);
     std::vector<float> tmp(direct ? 0 : cols);
@@ -148,9 +155,11 @@ inline void quantized_tensor::dequantize_into(matrix_view<float> out) const {
       float* dst = direct ? out.row_ptr(i) : tmp.data();
       const std::uint8_t* src = codes.data() + i * rb;
       if (bits == 4) {
-        kernels::dequantize_row_int4(src, cols, p, sgn, dst);
+        if (stream) kernels::dequantize_row_int4_streaming(src, cols, p, sgn, dst);
+        else kernels::dequantize_row_int4(src, cols, p, sgn, dst);
       } else if (bits >= 5) {  // one code byte per element
-        kernels::dequantize_row(src, cols, p, sgn, dst);
+        if (stream) kernels::dequantize_row_streaming(src, cols, p, sgn, dst);
+        else kernels::dequantize_row(src, cols, p, sgn, dst);
       } else {
         unpack_codes(bits, sgn, src, cols, unpacked.data());
         kernels::dequantize_row(unpacked.data(), cols, p, sgn, dst);

@@ -62,7 +62,7 @@ class quantizer {
   }
 
   /// Quantizes w [out_features, in_features] (any strides).
-  quantized_tensor quantize(matrix_view<const float> w) const { return detail::quantize_with(w, config(), observer_); }
+  quantized_tensor quantize(matrix_view<const float> w) const { return detail::quantize_with(w, config(), observer_, quantized_tensor{}); }
   quantized_tensor operator()(matrix_view<const float> w) const { return quantize(w); }
 
   /// y = dequantize(quantize(x)) (requires nearest_even rounding).
