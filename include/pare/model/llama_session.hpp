@@ -1,0 +1,210 @@
+// llama_session: the forward pass of a llama_model with a KV cache (batched prefill and one-token decode).
+#pragma once
+
+// Per block (as llama2.c run.c, in fp32):
+//   xb = rmsnorm(x) · attn_norm          rmsnorm: x / sqrt(mean(x²) + eps)
+//   q, k, v = xb·Wqᵀ, xb·Wkᵀ, xb·Wvᵀ; RoPE on q and k: for each head and pair i (dims 2i, 2i+1),
+//             angle = pos · theta^(-2i / head_size), (a, b) → (a·cos − b·sin, a·sin + b·cos)
+//   attention per query head h over positions 0..pos (causal), key/value head h / (n_heads / n_kv_heads),
+//             scores q·k / sqrt(head_size), softmax (max subtracted), weighted sum of v
+//   x += att·Woᵀ
+//   xb = rmsnorm(x) · ffn_norm;  x += (silu(xb·W1ᵀ) ⊙ (xb·W3ᵀ))·W2ᵀ
+// then logits = (rmsnorm(x) · output_norm)·Woutᵀ.
+// forward() takes a batch of consecutive tokens (positions pos()..pos()+n-1); every
+// linear layer sees an [n, in] matrix, so prefill runs GEMMs and decode GEMVs.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "pare/core/aligned_buffer.hpp"
+#include "pare/core/error.hpp"
+#include "pare/core/parallel.hpp"
+#include "pare/model/llama_model.hpp"
+
+PARE_NAMESPACE_BEGIN
+
+class llama_session {
+ public:
+  /// Observes the input of every linear layer during forward() (calibration capture).
+  /// Called with the layer's GGUF name and its input x [n, in_features].
+  struct linear_observer {
+    virtual ~linear_observer() = default;
+    virtual void on_linear_input(const std::string& name, const matrix_view<const float>& x) = 0;
+  };
+
+  explicit llama_session(const llama_model& m) : m_(m) {
+    const llama_config& c = m.config;
+    const std::size_t per_layer = static_cast<std::size_t>(c.seq_len) * c.kv_dim();
+    key_cache_ = aligned_buffer<float>(m.blocks.size() * per_layer);
+    value_cache_ = aligned_buffer<float>(m.blocks.size() * per_layer);
+    // RoPE table: cos/sin per position and pair, in float as llama2.c run.c computes them.
+    const std::size_t hs = c.head_size(), pairs = hs / 2;
+    rope_cos_.resize(static_cast<std::size_t>(c.seq_len) * pairs);
+    rope_sin_.resize(rope_cos_.size());
+    for (int p = 0; p < c.seq_len; ++p)
+      for (std::size_t i = 0; i < pairs; ++i) {
+        const float freq = 1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / static_cast<float>(hs));
+        const float angle = static_cast<float>(p) * freq;
+        rope_cos_[p * pairs + i] = std::cos(angle);
+        rope_sin_[p * pairs + i] = std::sin(angle);
+      }
+  }
+
+  const llama_model& model() const noexcept { return m_; }
+  /// The position of the next token (tokens seen since reset()).
+  std::size_t pos() const noexcept { return pos_; }
+  void reset() noexcept { pos_ = 0; }
+  void set_observer(linear_observer* o) noexcept { observer_ = o; }
+
+  /// Runs `n` tokens at positions pos()..pos()+n-1. Writes the logits of every token
+  /// ([n, vocab]) into `logits` if `all_logits`, else only those of the last token ([vocab]).
+  /// Throws argument_error for a token id out of range or a batch past seq_len (nothing
+  /// is changed then).
+  void forward(const std::int32_t* tokens, std::size_t n, std::vector<float>& logits, bool all_logits = false) {
+    const llama_config& c = m_.config;
+    if (n == 0) detail::fail<argument_error>("llama_session::forward: argument 'n': expected at least 1 token, got 0");
+    if (pos_ + n > static_cast<std::size_t>(c.seq_len))
+      detail::fail<argument_error>("llama_session::forward: expected at most ", c.seq_len - static_cast<long>(pos_),
+                                   " more tokens (seq_len ", c.seq_len, ", position ", pos_, "), got ", n);
+    for (std::size_t t = 0; t < n; ++t)
+      if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
+        detail::fail<argument_error>("llama_session::forward: token ", t, ": expected an id in [0, ", c.vocab_size,
+                                     "), got ", tokens[t]);
+    const std::size_t dim = c.dim, kv = c.kv_dim(), hid = c.hidden_dim, vocab = c.vocab_size;
+    resize(n);
+    for (std::size_t t = 0; t < n; ++t)
+      std::copy(m_.token_embd.data() + static_cast<std::size_t>(tokens[t]) * dim,
+                m_.token_embd.data() + (static_cast<std::size_t>(tokens[t]) + 1) * dim, x_.data() + t * dim);
+    for (std::size_t l = 0; l < m_.blocks.size(); ++l) {
+      const llama_block& b = m_.blocks[l];
+      const std::string p = observer_ ? "blk." + std::to_string(l) + "." : std::string();
+      rmsnorm(x_.data(), b.attn_norm.data(), n, dim, xb_.data());
+      run(p, "attn_q.weight", *b.wq, xb_.data(), n, dim, q_.data(), dim);
+      run(p, "attn_k.weight", *b.wk, xb_.data(), n, dim, k_.data(), kv);
+      run(p, "attn_v.weight", *b.wv, xb_.data(), n, dim, v_.data(), kv);
+      rope(q_.data(), n, dim);
+      rope(k_.data(), n, kv);
+      float* kc = key_cache_.data() + l * static_cast<std::size_t>(c.seq_len) * kv;
+      float* vc = value_cache_.data() + l * static_cast<std::size_t>(c.seq_len) * kv;
+      std::copy(k_.data(), k_.data() + n * kv, kc + pos_ * kv);
+      std::copy(v_.data(), v_.data() + n * kv, vc + pos_ * kv);
+      attention(kc, vc, n);
+      run(p, "attn_output.weight", *b.wo, att_.data(), n, dim, xb2_.data(), dim);
+      for (std::size_t i = 0; i < n * dim; ++i) x_[i] += xb2_[i];
+      rmsnorm(x_.data(), b.ffn_norm.data(), n, dim, xb_.data());
+      run(p, "ffn_gate.weight", *b.w1, xb_.data(), n, dim, h1_.data(), hid);
+      run(p, "ffn_up.weight", *b.w3, xb_.data(), n, dim, h3_.data(), hid);
+      for (std::size_t i = 0; i < n * hid; ++i) {
+        const float g = h1_[i];
+        h1_[i] = g * (1.0f / (1.0f + std::exp(-g))) * h3_[i];
+      }
+      run(p, "ffn_down.weight", *b.w2, h1_.data(), n, hid, xb2_.data(), dim);
+      for (std::size_t i = 0; i < n * dim; ++i) x_[i] += xb2_[i];
+    }
+    const std::size_t first = all_logits ? 0 : n - 1, rows = n - first;
+    rmsnorm(x_.data() + first * dim, m_.output_norm.data(), rows, dim, xb_.data());
+    logits.resize(rows * vocab);
+    if (observer_) observer_->on_linear_input("output.weight", matrix_view<const float>(xb_.data(), rows, dim));
+    m_.output->forward(matrix_view<const float>(xb_.data(), rows, dim), matrix_view<float>(logits.data(), rows, vocab));
+    pos_ += n;
+  }
+
+ private:
+  void resize(std::size_t n) {
+    const llama_config& c = m_.config;
+    const std::size_t dim = c.dim, kv = c.kv_dim(), hid = c.hidden_dim;
+    if (x_.size() >= n * dim) return;
+    x_ = aligned_buffer<float>(n * dim);
+    xb_ = aligned_buffer<float>(n * dim);
+    xb2_ = aligned_buffer<float>(n * dim);
+    q_ = aligned_buffer<float>(n * dim);
+    att_ = aligned_buffer<float>(n * dim);
+    k_ = aligned_buffer<float>(n * kv);
+    v_ = aligned_buffer<float>(n * kv);
+    h1_ = aligned_buffer<float>(n * hid);
+    h3_ = aligned_buffer<float>(n * hid);
+  }
+
+  void run(const std::string& prefix, const char* name, const linear_layer& w, const float* x, std::size_t n,
+           std::size_t in, float* y, std::size_t out) {
+    const matrix_view<const float> xv(x, n, in);
+    if (observer_) observer_->on_linear_input(prefix + name, xv);
+    w.forward(xv, matrix_view<float>(y, n, out));
+  }
+
+  void rmsnorm(const float* x, const float* gain, std::size_t n, std::size_t dim, float* y) const {
+    for (std::size_t t = 0; t < n; ++t) {
+      const float* xr = x + t * dim;
+      float ss = 0.0f;
+      for (std::size_t i = 0; i < dim; ++i) ss += xr[i] * xr[i];
+      ss /= static_cast<float>(dim);
+      ss += m_.config.norm_eps;
+      ss = 1.0f / std::sqrt(ss);
+      for (std::size_t i = 0; i < dim; ++i) y[t * dim + i] = gain[i] * (ss * xr[i]);
+    }
+  }
+
+  void rope(float* v, std::size_t n, std::size_t width) const {
+    const std::size_t hs = m_.config.head_size(), pairs = hs / 2;
+    for (std::size_t t = 0; t < n; ++t) {
+      const float* cs = rope_cos_.data() + (pos_ + t) * pairs;
+      const float* sn = rope_sin_.data() + (pos_ + t) * pairs;
+      float* r = v + t * width;
+      for (std::size_t i = 0; i < width; i += 2) {
+        const std::size_t j = (i % hs) / 2;
+        const float a = r[i], b = r[i + 1];
+        r[i] = a * cs[j] - b * sn[j];
+        r[i + 1] = a * sn[j] + b * cs[j];
+      }
+    }
+  }
+
+  void attention(const float* kc, const float* vc, std::size_t n) {
+    const llama_config& c = m_.config;
+    const std::size_t hs = c.head_size(), kv = c.kv_dim(), dim = c.dim;
+    const std::size_t group = static_cast<std::size_t>(c.n_heads / c.n_kv_heads);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+    const std::size_t tasks = n * static_cast<std::size_t>(c.n_heads);
+    parallel_for(0, tasks, 4, [&](std::size_t lo, std::size_t hi) {
+      std::vector<float> score(pos_ + n);
+      for (std::size_t task = lo; task < hi; ++task) {
+        const std::size_t t = task / c.n_heads, h = task % c.n_heads;
+        const std::size_t upto = pos_ + t + 1;  // causal: positions 0..pos_+t
+        const float* q = q_.data() + t * dim + h * hs;
+        const std::size_t kvh = h / group;
+        float mx = -INFINITY;
+        for (std::size_t s = 0; s < upto; ++s) {
+          const float* k = kc + s * kv + kvh * hs;
+          float d = 0.0f;
+          for (std::size_t i = 0; i < hs; ++i) d += q[i] * k[i];
+          score[s] = d * scale;
+          mx = std::max(mx, score[s]);
+        }
+        float sum = 0.0f;
+        for (std::size_t s = 0; s < upto; ++s) {
+          score[s] = std::exp(score[s] - mx);
+          sum += score[s];
+        }
+        float* out = att_.data() + t * dim + h * hs;
+        std::fill(out, out + hs, 0.0f);
+        for (std::size_t s = 0; s < upto; ++s) {
+          const float a = score[s] / sum;
+          const float* v = vc + s * kv + kvh * hs;
+          for (std::size_t i = 0; i < hs; ++i) out[i] += a * v[i];
+        }
+      }
+    });
+  }
+
+  const llama_model& m_;
+  std::size_t pos_ = 0;
+  linear_observer* observer_ = nullptr;
+  aligned_buffer<float> key_cache_, value_cache_;
+  std::vector<float> rope_cos_, rope_sin_;
+  aligned_buffer<float> x_, xb_, xb2_, q_, att_, k_, v_, h1_, h3_;
+};
+
+PARE_NAMESPACE_END
