@@ -23,6 +23,7 @@ PARE_NAMESPACE_BEGIN
 
 /// One transformer block.
 struct llama_block {
+  int n_heads = 0, n_kv_heads = 0;         // this block's heads (fewer after head pruning)
   std::vector<float> attn_norm, ffn_norm;  // [dim] RMSNorm gains
   std::unique_ptr<linear_layer> wq, wk, wv, wo;  // [dim, dim], [kv_dim, dim] x2, [dim, dim]
   std::unique_ptr<linear_layer> w1, w2, w3;      // gate [hidden, dim], down [dim, hidden], up [hidden, dim]
@@ -85,6 +86,8 @@ class llama_model {
     for (int l = 0; l < cfg.n_layers; ++l) {
       const std::string p = "blk." + std::to_string(l) + ".";
       llama_block b;
+      b.n_heads = cfg.n_heads;
+      b.n_kv_heads = cfg.n_kv_heads;
       b.attn_norm = vec(p + "attn_norm.weight", dim);
       b.ffn_norm = vec(p + "ffn_norm.weight", dim);
       b.wq = mat(p + "attn_q.weight", dim, dim);

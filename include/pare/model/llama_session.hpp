@@ -37,9 +37,13 @@ class llama_session {
 
   explicit llama_session(const llama_model& m) : m_(m) {
     const llama_config& c = m.config;
-    const std::size_t per_layer = static_cast<std::size_t>(c.seq_len) * c.kv_dim();
-    key_cache_ = aligned_buffer<float>(m.blocks.size() * per_layer);
-    value_cache_ = aligned_buffer<float>(m.blocks.size() * per_layer);
+    std::size_t total = 0;
+    for (const llama_block& b : m.blocks) {
+      cache_offset_.push_back(total);
+      total += static_cast<std::size_t>(c.seq_len) * b.n_kv_heads * c.head_size();
+    }
+    key_cache_ = aligned_buffer<float>(total);
+    value_cache_ = aligned_buffer<float>(total);
     // RoPE table: cos/sin per position and pair, in float as llama2.c run.c computes them.
     const std::size_t hs = c.head_size(), pairs = hs / 2;
     rope_cos_.resize(static_cast<std::size_t>(c.seq_len) * pairs);
@@ -73,7 +77,7 @@ class llama_session {
       if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
         detail::fail<argument_error>("llama_session::forward: token ", t, ": expected an id in [0, ", c.vocab_size,
                                      "), got ", tokens[t]);
-    const std::size_t dim = c.dim, kv = c.kv_dim(), hid = c.hidden_dim, vocab = c.vocab_size;
+    const std::size_t dim = c.dim, vocab = c.vocab_size, hs = c.head_size();
     resize(n);
     for (std::size_t t = 0; t < n; ++t)
       std::copy(m_.token_embd.data() + static_cast<std::size_t>(tokens[t]) * dim,
@@ -81,18 +85,19 @@ class llama_session {
     for (std::size_t l = 0; l < m_.blocks.size(); ++l) {
       const llama_block& b = m_.blocks[l];
       const std::string p = observer_ ? "blk." + std::to_string(l) + "." : std::string();
+      const std::size_t qd = b.n_heads * hs, kv = b.n_kv_heads * hs, hid = b.w1->out_features();
       rmsnorm(x_.data(), b.attn_norm.data(), n, dim, xb_.data());
-      run(p, "attn_q.weight", *b.wq, xb_.data(), n, dim, q_.data(), dim);
+      run(p, "attn_q.weight", *b.wq, xb_.data(), n, dim, q_.data(), qd);
       run(p, "attn_k.weight", *b.wk, xb_.data(), n, dim, k_.data(), kv);
       run(p, "attn_v.weight", *b.wv, xb_.data(), n, dim, v_.data(), kv);
-      rope(q_.data(), n, dim);
+      rope(q_.data(), n, qd);
       rope(k_.data(), n, kv);
-      float* kc = key_cache_.data() + l * static_cast<std::size_t>(c.seq_len) * kv;
-      float* vc = value_cache_.data() + l * static_cast<std::size_t>(c.seq_len) * kv;
+      float* kc = key_cache_.data() + cache_offset_[l];
+      float* vc = value_cache_.data() + cache_offset_[l];
       std::copy(k_.data(), k_.data() + n * kv, kc + pos_ * kv);
       std::copy(v_.data(), v_.data() + n * kv, vc + pos_ * kv);
-      attention(kc, vc, n);
-      run(p, "attn_output.weight", *b.wo, att_.data(), n, dim, xb2_.data(), dim);
+      attention(b, kc, vc, n);
+      run(p, "attn_output.weight", *b.wo, att_.data(), n, qd, xb2_.data(), dim);
       for (std::size_t i = 0; i < n * dim; ++i) x_[i] += xb2_[i];
       rmsnorm(x_.data(), b.ffn_norm.data(), n, dim, xb_.data());
       run(p, "ffn_gate.weight", *b.w1, xb_.data(), n, dim, h1_.data(), hid);
@@ -115,7 +120,12 @@ class llama_session {
  private:
   void resize(std::size_t n) {
     const llama_config& c = m_.config;
-    const std::size_t dim = c.dim, kv = c.kv_dim(), hid = c.hidden_dim;
+    const std::size_t dim = c.dim;
+    std::size_t kv = 0, hid = 0;  // widest block (blocks may be pruned to different widths)
+    for (const llama_block& b : m_.blocks) {
+      kv = std::max<std::size_t>(kv, static_cast<std::size_t>(b.n_kv_heads) * c.head_size());
+      hid = std::max(hid, b.w1->out_features());
+    }
     if (x_.size() >= n * dim) return;
     x_ = aligned_buffer<float>(n * dim);
     xb_ = aligned_buffer<float>(n * dim);
@@ -162,16 +172,17 @@ class llama_session {
     }
   }
 
-  void attention(const float* kc, const float* vc, std::size_t n) {
+  void attention(const llama_block& b, const float* kc, const float* vc, std::size_t n) {
     const llama_config& c = m_.config;
-    const std::size_t hs = c.head_size(), kv = c.kv_dim(), dim = c.dim;
-    const std::size_t group = static_cast<std::size_t>(c.n_heads / c.n_kv_heads);
+    const std::size_t hs = c.head_size(), kv = b.n_kv_heads * hs, dim = b.n_heads * hs;
+    const std::size_t heads = static_cast<std::size_t>(b.n_heads);
+    const std::size_t group = heads / static_cast<std::size_t>(b.n_kv_heads);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-    const std::size_t tasks = n * static_cast<std::size_t>(c.n_heads);
+    const std::size_t tasks = n * heads;
     parallel_for(0, tasks, 4, [&](std::size_t lo, std::size_t hi) {
       std::vector<float> score(pos_ + n);
       for (std::size_t task = lo; task < hi; ++task) {
-        const std::size_t t = task / c.n_heads, h = task % c.n_heads;
+        const std::size_t t = task / heads, h = task % heads;
         const std::size_t upto = pos_ + t + 1;  // causal: positions 0..pos_+t
         const float* q = q_.data() + t * dim + h * hs;
         const std::size_t kvh = h / group;
@@ -204,6 +215,7 @@ class llama_session {
   linear_observer* observer_ = nullptr;
   aligned_buffer<float> key_cache_, value_cache_;
   std::vector<float> rope_cos_, rope_sin_;
+  std::vector<std::size_t> cache_offset_;  // per block, into the caches
   aligned_buffer<float> x_, xb_, xb2_, q_, att_, k_, v_, h1_, h3_;
 };
 
