@@ -129,23 +129,31 @@ class llama_model {
     s = std::move(layer);
   }
 
-  /// Bytes of all weights as stored now (embedding and norms in fp32, linears as stored;
-  /// a tied classifier counts once, with the embedding).
+  /// Bytes of all weights as stored now: norms in fp32, linears as stored. A tied
+  /// classifier is stored once: as the fp32 embedding, or, once the classifier is
+  /// compressed, as that compressed tensor (the embedding rows are its dequantized rows).
   std::size_t storage_bytes() const noexcept {
-    std::size_t b = token_embd.size() * sizeof(float) + output_norm.size() * sizeof(float);
+    std::size_t b = output_norm.size() * sizeof(float);
     for (const llama_block& blk : blocks) {
       b += (blk.attn_norm.size() + blk.ffn_norm.size()) * sizeof(float);
       for (const auto* p : {&blk.wq, &blk.wk, &blk.wv, &blk.wo, &blk.w1, &blk.w2, &blk.w3}) b += (*p)->storage_bytes();
     }
-    if (!tied_classifier || output->format() != "f32") b += output->storage_bytes();
+    if (tied_classifier)
+      b += output->format() == "f32" ? token_embd.size() * sizeof(float) : output->storage_bytes();
+    else
+      b += token_embd.size() * sizeof(float) + output->storage_bytes();
     return b;
   }
 
-  /// Number of parameters (weights) of the uncompressed model (tied classifier once).
-  std::size_t parameter_count() const noexcept {
-    const std::size_t dim = config.dim, hid = config.hidden_dim, kv = config.kv_dim(), vocab = config.vocab_size;
-    const std::size_t per_block = 2 * dim + 2 * dim * dim + 2 * kv * dim + 3 * hid * dim;
-    return vocab * dim + dim + blocks.size() * per_block + (tied_classifier ? 0 : vocab * dim);
+  /// Weights counted by storage_bytes() (a tied classifier once).
+  std::size_t weight_count() const noexcept {
+    std::size_t n = output_norm.size();
+    for (const llama_block& blk : blocks) {
+      n += blk.attn_norm.size() + blk.ffn_norm.size();
+      for (const auto* p : {&blk.wq, &blk.wk, &blk.wv, &blk.wo, &blk.w1, &blk.w2, &blk.w3})
+        n += (*p)->in_features() * (*p)->out_features();
+    }
+    return n + token_embd.size() + (tied_classifier ? 0 : output->in_features() * output->out_features());
   }
 
  private:

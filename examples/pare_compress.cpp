@@ -1,0 +1,349 @@
+// pare-compress: applies compression recipes to a real model and reports size, bits/weight, perplexity and speed.
+//
+//   pare-compress [--model PATH] [--tokenizer PATH] [--text PATH] [--recipe STEP[,STEP...]]...
+//                 [--out PATH] [--threads N] [--report md|json] [--max-tokens N]
+//                 [--include GLOB] [--exclude GLOB]
+//
+// Each --recipe is one row of the report: its steps (comma-separated) are applied in
+// order to a fresh copy of the model. Steps:
+//   quant:<config>      pare quantization of every selected linear layer, e.g.
+//                       quant:int8:per_channel:sym, quant:int4:g32:asym:mse (see quant_config)
+// A first row "fp32" is always measured as the baseline. With no --recipe the default
+// table runs. Without --model, stories260K is looked for in $PARE_DATA_DIR/models, the
+// build's data directory, ../shared/data/models and the current directory.
+// Exit codes: 0 success, 1 bad arguments or files (message on stderr), 2 no model found.
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fnmatch.h>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "pare/core/error.hpp"
+#include "pare/core/parallel.hpp"
+#include "pare/io/llama2c.hpp"
+#include "pare/model/compress.hpp"
+#include "pare/model/perplexity.hpp"
+#include "pare/model/tokenizer.hpp"
+
+#ifndef PARE_DATA_DIR_DEFAULT
+#define PARE_DATA_DIR_DEFAULT "../shared/data"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct options {
+  std::string model, tokenizer, text, out, report = "md";
+  std::vector<std::string> recipes, include, exclude;
+  std::size_t threads = 0, max_tokens = 0;
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::cerr << "pare-compress: " << msg << "\n(run pare-compress --help for usage)\n";
+  std::exit(1);
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t c = s.find(sep, start);
+    out.push_back(s.substr(start, c == std::string::npos ? std::string::npos : c - start));
+    if (c == std::string::npos) return out;
+    start = c + 1;
+  }
+}
+
+std::size_t parse_count(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || v[0] == '-') usage_error(flag + ": expected a non-negative integer, got '" + v + "'");
+  return static_cast<std::size_t>(n);
+}
+
+options parse_args(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage_error(a + ": expected a value");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::cout << "usage: pare-compress [--model PATH] [--tokenizer PATH] [--text PATH] [--recipe STEP[,STEP...]]...\n"
+                   "                     [--out PATH] [--threads N] [--report md|json] [--max-tokens N]\n"
+                   "                     [--include GLOB] [--exclude GLOB]\n"
+                   "steps: quant:<config>   e.g. quant:int8:per_channel:sym  quant:int4:g32:asym:mse\n";
+      std::exit(0);
+    } else if (a == "--model") o.model = value();
+    else if (a == "--tokenizer") o.tokenizer = value();
+    else if (a == "--text") o.text = value();
+    else if (a == "--recipe") o.recipes.push_back(value());
+    else if (a == "--out") o.out = value();
+    else if (a == "--threads") o.threads = parse_count(a, value());
+    else if (a == "--max-tokens") o.max_tokens = parse_count(a, value());
+    else if (a == "--include") o.include.push_back(value());
+    else if (a == "--exclude") o.exclude.push_back(value());
+    else if (a == "--report") {
+      o.report = value();
+      if (o.report != "md" && o.report != "json") usage_error("--report: expected 'md' or 'json', got '" + o.report + "'");
+    } else usage_error("unknown argument '" + a + "'");
+  }
+  if (!o.out.empty())
+    usage_error("--out: writing compressed model files is not available yet (GGUF/safetensors writers are in progress)");
+  return o;
+}
+
+std::string find_model(std::vector<std::string>& tried) {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("PARE_DATA_DIR")) dirs.push_back(std::string(env) + "/models");
+  dirs.push_back(std::string(PARE_DATA_DIR_DEFAULT) + "/models");
+  dirs.push_back("../shared/data/models");
+  dirs.push_back(".");
+  for (const std::string& d : dirs) {
+    const std::string p = d + "/stories260K.bin";
+    tried.push_back(p);
+    if (fs::is_regular_file(p)) return p;
+  }
+  return {};
+}
+
+std::string data_file(const std::string& model_path, const std::string& rel) {
+  // Beside the model's folder (…/data/models/x.bin → …/data/<rel>), else the data dirs.
+  const fs::path base = fs::path(model_path).parent_path().parent_path() / rel;
+  if (fs::is_regular_file(base)) return base.string();
+  if (const char* env = std::getenv("PARE_DATA_DIR"))
+    if (fs::is_regular_file(fs::path(env) / rel)) return (fs::path(env) / rel).string();
+  return (fs::path(PARE_DATA_DIR_DEFAULT) / rel).string();
+}
+
+pare::tokenizer load_llama2c_tokenizer(const std::string& path, int vocab) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) pare::detail::fail<pare::io_error>("cannot open tokenizer '", path, "'");
+  std::int32_t max_len = 0;
+  in.read(reinterpret_cast<char*>(&max_len), 4);
+  std::vector<std::string> pieces;
+  std::vector<float> scores;
+  for (int i = 0; i < vocab; ++i) {
+    float score = 0;
+    std::int32_t len = 0;
+    in.read(reinterpret_cast<char*>(&score), 4);
+    in.read(reinterpret_cast<char*>(&len), 4);
+    if (!in || len < 0 || len > max_len)
+      pare::detail::fail<pare::format_error>("tokenizer '", path, "': token ", i, ": bad length ", len);
+    std::string s(static_cast<std::size_t>(len), '\0');
+    in.read(&s[0], len);
+    pieces.push_back(s);
+    scores.push_back(score);
+  }
+  if (!in) pare::detail::fail<pare::format_error>("tokenizer '", path, "': truncated");
+  return pare::tokenizer(pieces, scores, 1, 2);
+}
+
+struct row {
+  std::string recipe;
+  double bits_per_weight = 0;
+  std::size_t bytes = 0;
+  pare::perplexity_result ppl;
+  double prefill_tps = 0, decode_tps = 0;
+  std::vector<pare::layer_change> changes;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Prefill: one full window as a batch; decode: 128 single tokens after a 16-token prompt.
+void measure_speed(const pare::llama_model& m, const std::vector<std::int32_t>& toks, row& r) {
+  pare::llama_session s(m);
+  std::vector<float> logits;
+  const std::size_t n = std::min<std::size_t>(toks.size(), static_cast<std::size_t>(m.config.seq_len));
+  double best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    s.reset();
+    const auto t0 = std::chrono::steady_clock::now();
+    s.forward(toks.data(), n, logits);
+    best = std::min(best, seconds_since(t0));
+  }
+  r.prefill_tps = double(n) / best;
+  s.reset();
+  s.forward(toks.data(), 16, logits);
+  const std::size_t steps = std::min<std::size_t>(128, static_cast<std::size_t>(m.config.seq_len) - 16);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < steps; ++i) {
+    const std::int32_t t = static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    s.forward(&t, 1, logits);
+  }
+  r.decode_tps = double(steps) / seconds_since(t0);
+}
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    o += c;
+  }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const options opt = parse_args(argc, argv);
+  std::unique_ptr<pare::thread_pool> pool;
+  if (opt.threads) {
+    pool = std::make_unique<pare::thread_pool>(opt.threads);
+    pare::set_executor(pool.get());
+  }
+  try {
+    std::string model_path = opt.model;
+    if (model_path.empty()) {
+      std::vector<std::string> tried;
+      model_path = find_model(tried);
+      if (model_path.empty()) {
+        std::cerr << "pare-compress: no model given and stories260K.bin not found. Looked at:\n";
+        for (const auto& t : tried) std::cerr << "  " << t << "\n";
+        std::cerr << "Fetch the public files stories260K/stories260K.bin and stories260K/tok512.bin from the Hugging Face\n"
+                     "repository karpathy/tinyllamas into one of those folders (or pass --model and --tokenizer),\n"
+                     "or set PARE_DATA_DIR to a folder holding models/ and text/.\n";
+        return 2;
+      }
+    }
+    const pare::llama2c_checkpoint ck = pare::llama2c_checkpoint::load(model_path);
+    const std::string tok_path =
+        opt.tokenizer.empty() ? (fs::path(model_path).parent_path() / "tok512.bin").string() : opt.tokenizer;
+    const pare::tokenizer tok = load_llama2c_tokenizer(tok_path, ck.config().vocab_size);
+    const std::string text_path = opt.text.empty() ? data_file(model_path, "text/tinystories_val_head.txt") : opt.text;
+    std::ifstream tin(text_path, std::ios::binary);
+    if (!tin) pare::detail::fail<pare::io_error>("cannot open text '", text_path, "'");
+    std::stringstream ss;
+    ss << tin.rdbuf();
+    std::vector<std::int32_t> tokens = pare::protocol_tokens(tok, ss.str());
+    if (opt.max_tokens && tokens.size() > opt.max_tokens) tokens.resize(opt.max_tokens);
+
+    std::vector<std::string> recipes = opt.recipes;
+    if (recipes.empty())
+      recipes = {"quant:int8:per_channel:sym", "quant:int4:g32:sym", "quant:int4:g32:asym", "quant:int4:g32:sym:mse",
+                 "quant:int4:g32:asym:mse"};
+    // Validate every recipe before the long work starts.
+    std::vector<std::vector<pare::quant_config>> plans;
+    for (const std::string& r : recipes) {
+      std::vector<pare::quant_config> steps;
+      for (const std::string& step : split(r, ',')) {
+        if (step.rfind("quant:", 0) != 0)
+          usage_error("--recipe '" + r + "': step '" + step + "': expected 'quant:<config>' (other methods are not available yet)");
+        try {
+          steps.push_back(pare::quant_config::parse(step.substr(6)));
+        } catch (const pare::error& e) {
+          usage_error("--recipe '" + r + "': " + e.what());
+        }
+      }
+      plans.push_back(steps);
+    }
+    auto selected = [&](const std::string& name) {
+      bool in = opt.include.empty();
+      for (const auto& g : opt.include) in = in || fnmatch(g.c_str(), name.c_str(), 0) == 0;
+      for (const auto& g : opt.exclude) in = in && fnmatch(g.c_str(), name.c_str(), 0) != 0;
+      return in;
+    };
+
+    std::vector<row> rows;
+    auto evaluate = [&](const std::string& name, pare::llama_model& m, std::vector<pare::layer_change> changes) {
+      row r;
+      r.recipe = name;
+      r.changes = std::move(changes);
+      r.bytes = m.storage_bytes();
+      r.bits_per_weight = 8.0 * double(r.bytes) / double(m.weight_count());
+      std::cerr << "[" << name << "] perplexity over " << tokens.size() << " tokens...\n";
+      r.ppl = pare::perplexity(m, tokens);
+      measure_speed(m, tokens, r);
+      rows.push_back(std::move(r));
+    };
+    {
+      pare::llama_model m = pare::llama_model::from_llama2c(ck);
+      evaluate("fp32", m, {});
+    }
+    for (std::size_t i = 0; i < recipes.size(); ++i) {
+      pare::llama_model m = pare::llama_model::from_llama2c(ck);
+      std::vector<pare::layer_change> changes;
+      for (const pare::quant_config& c : plans[i]) {
+        auto ch = pare::quantize_linears(m, c, selected);
+        changes.insert(changes.end(), ch.begin(), ch.end());
+      }
+      evaluate(recipes[i], m, std::move(changes));
+    }
+
+    const double base = rows.front().ppl.ppl;
+    if (opt.report == "json") {
+      std::cout << "{\"model\": \"" << json_escape(model_path) << "\", \"text\": \"" << json_escape(text_path)
+                << "\", \"predicted_tokens\": " << rows.front().ppl.predicted << ", \"rows\": [\n";
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        const row& r = rows[i];
+        std::cout << "  {\"recipe\": \"" << json_escape(r.recipe) << "\", \"bits_per_weight\": " << r.bits_per_weight
+                  << ", \"bytes\": " << r.bytes << ", \"perplexity\": " << r.ppl.ppl
+                  << ", \"delta_ppl_percent\": " << 100.0 * (r.ppl.ppl / base - 1.0)
+                  << ", \"prefill_tokens_per_s\": " << r.prefill_tps << ", \"decode_tokens_per_s\": " << r.decode_tps
+                  << ", \"fallbacks\": [";
+        bool first = true;
+        for (const auto& c : r.changes)
+          if (c.fallback) {
+            std::cout << (first ? "" : ", ") << "{\"tensor\": \"" << c.name << "\", \"format\": \"" << c.format
+                      << "\", \"reason\": \"" << json_escape(c.reason) << "\"}";
+            first = false;
+          }
+        std::cout << "]}" << (i + 1 < rows.size() ? ",\n" : "\n");
+      }
+      std::cout << "]}\n";
+    } else {
+      std::printf("model %s, text %s: %zu predicted tokens in %zu windows of %d\n\n", model_path.c_str(),
+                  text_path.c_str(), rows.front().ppl.predicted, rows.front().ppl.windows, ck.config().seq_len);
+      std::printf("| recipe | bits/weight | bytes | perplexity | ΔPPL %% | prefill tok/s | decode tok/s |\n");
+      std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+      for (const row& r : rows)
+        std::printf("| %s | %.3f | %zu | %.4f | %+.2f | %.0f | %.0f |\n", r.recipe.c_str(), r.bits_per_weight, r.bytes,
+                    r.ppl.ppl, 100.0 * (r.ppl.ppl / base - 1.0), r.prefill_tps, r.decode_tps);
+      bool any = false;
+      for (const row& r : rows) {
+        // One line per (recipe, fallback format, reason) with the tensors it concerns.
+        std::vector<const pare::layer_change*> done;
+        for (const auto& c : r.changes) {
+          if (!c.fallback) continue;
+          bool seen = false;
+          for (const auto* d : done) seen = seen || (d->format == c.format && d->reason == c.reason);
+          if (seen) continue;
+          done.push_back(&c);
+          std::string names;
+          std::size_t count = 0;
+          for (const auto& e : r.changes)
+            if (e.fallback && e.format == c.format && e.reason == c.reason) {
+              names += (count++ ? ", " : "") + e.name;
+            }
+          if (!any) std::printf("\nfallbacks (tensors the recipe's format cannot take):\n");
+          any = true;
+          std::printf("  %s: %zu tensor%s -> %s (%s): %s\n", r.recipe.c_str(), count, count == 1 ? "" : "s",
+                      c.format.c_str(), c.reason.c_str(), names.c_str());
+        }
+      }
+      std::printf("\nbits/weight counts every stored weight (embedding, norms, scales, zero points); the tied\n"
+                  "classifier is stored once. Linear layers run on: ");
+      std::string backends;
+      for (const row& r : rows)
+        for (const auto& c : r.changes)
+          if (backends.find(c.backend) == std::string::npos) backends += (backends.empty() ? "" : ", ") + c.backend;
+      std::printf("%s.\n", backends.empty() ? "f32" : backends.c_str());
+    }
+    return 0;
+  } catch (const pare::error& e) {
+    std::cerr << "pare-compress: " << e.what() << "\n";
+    return 1;
+  }
+}
