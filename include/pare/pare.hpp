@@ -19,7 +19,9 @@
 #include "pare/core/tensor_view.hpp"
 #include "pare/core/xtensor_interop.hpp"
 
-// kernels: dispatched row kernels
+// kernels: dispatched row kernels; the integer matmul contract (canonical weights, activations)
+#include "pare/kernels/matmul/activations.hpp"
+#include "pare/kernels/matmul/weight_source.hpp"
 #include "pare/kernels/quantize_row.hpp"
 #include "pare/kernels/row_qparams.hpp"
 
@@ -36,5 +38,20 @@
 #include "pare/quant/rounding.hpp"
 #include "pare/quant/scheme.hpp"
 
-// io: model file readers
+// io: model files
+#include "pare/io/atomic_file.hpp"
 #include "pare/io/llama2c.hpp"
+#include "pare/io/mapped_file.hpp"
+
+// model: reference LLaMA model and what runs on it
+#include "pare/model/calibration.hpp"
+#include "pare/model/compress.hpp"
+#include "pare/model/linear.hpp"
+#include "pare/model/llama_config.hpp"
+#include "pare/model/llama_model.hpp"
+#include "pare/model/llama_session.hpp"
+#include "pare/model/perplexity.hpp"
+#include "pare/model/quantized_linear.hpp"
+#include "pare/model/sampler.hpp"
+#include "pare/model/surgery.hpp"
+#include "pare/model/tokenizer.hpp"

@@ -67,7 +67,8 @@ class dense_linear final : public linear_layer {
     check_forward_shapes("dense_linear::forward", x, y);
     const std::size_t m = x.rows();
     // Reference fp32 product: 4 independent partial sums per dot product.
-    parallel_for(0, out_, std::max<std::size_t>(1, 4096 / std::max<std::size_t>(1, in_ * m)), [&](std::size_t lo, std::size_t hi) {
+    // Chunks of at least ~64K multiply-adds: small layers stay on one thread.
+    parallel_for(0, out_, std::max<std::size_t>(1, 65536 / std::max<std::size_t>(1, in_ * m)), [&](std::size_t lo, std::size_t hi) {
       for (std::size_t r = 0; r < m; ++r) {
         const float* xr = x.row_ptr(r);
         for (std::size_t n = lo; n < hi; ++n) {

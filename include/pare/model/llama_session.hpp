@@ -179,7 +179,9 @@ class llama_session {
     const std::size_t group = heads / static_cast<std::size_t>(b.n_kv_heads);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
     const std::size_t tasks = n * heads;
-    parallel_for(0, tasks, 4, [&](std::size_t lo, std::size_t hi) {
+    // Chunks of at least ~32K multiply-adds (a decode step of a small model stays on one thread).
+    const std::size_t grain = std::max<std::size_t>(1, 32768 / std::max<std::size_t>(1, (pos_ + n) * hs * 2));
+    parallel_for(0, tasks, grain, [&](std::size_t lo, std::size_t hi) {
       std::vector<float> score(pos_ + n);
       for (std::size_t task = lo; task < hi; ++task) {
         const std::size_t t = task / heads, h = task % heads;
