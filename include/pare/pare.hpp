@@ -48,6 +48,7 @@
 #include "pare/model/compress.hpp"
 #include "pare/model/linear.hpp"
 #include "pare/model/llama_config.hpp"
+#include "pare/model/llama_grad.hpp"
 #include "pare/model/llama_model.hpp"
 #include "pare/model/llama_session.hpp"
 #include "pare/model/perplexity.hpp"
