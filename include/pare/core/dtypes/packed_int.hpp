@@ -121,12 +121,12 @@ void unpack_codes4(const std::uint8_t* PARE_RESTRICT packed, std::size_t n,
   for (std::size_t k = 0; k < pairs; ++k) {
     const unsigned b = packed[k];
     const unsigned lo = b & 0x0Fu, hi = b >> 4;
-    codes[2 * k] = Signed ? detail::sign_extend_code(lo, 4) : static_cast<std::uint8_t>(lo);
-    codes[2 * k + 1] = Signed ? detail::sign_extend_code(hi, 4) : static_cast<std::uint8_t>(hi);
+    codes[2 * k] = Signed ? ::pare::detail::sign_extend_code(lo, 4) : static_cast<std::uint8_t>(lo);
+    codes[2 * k + 1] = Signed ? ::pare::detail::sign_extend_code(hi, 4) : static_cast<std::uint8_t>(hi);
   }
   if (n % 2 != 0) {
     const unsigned lo = packed[pairs] & 0x0Fu;
-    codes[n - 1] = Signed ? detail::sign_extend_code(lo, 4) : static_cast<std::uint8_t>(lo);
+    codes[n - 1] = Signed ? ::pare::detail::sign_extend_code(lo, 4) : static_cast<std::uint8_t>(lo);
   }
 }
 
@@ -149,7 +149,7 @@ inline void pack_codes2(const std::uint8_t* PARE_RESTRICT codes, std::size_t n,
 template <bool Signed>
 void unpack_codes2(const std::uint8_t* PARE_RESTRICT packed, std::size_t n,
                    std::uint8_t* PARE_RESTRICT codes) noexcept {
-  const auto code = [](unsigned v) { return Signed ? detail::sign_extend_code(v, 2) : static_cast<std::uint8_t>(v); };
+  const auto code = [](unsigned v) { return Signed ? ::pare::detail::sign_extend_code(v, 2) : static_cast<std::uint8_t>(v); };
   const std::size_t quads = n / 4;
   for (std::size_t k = 0; k < quads; ++k) {
     const unsigned b = packed[k];
@@ -181,7 +181,7 @@ inline void pack_codes3(const std::uint8_t* PARE_RESTRICT codes, std::size_t n,
 template <bool Signed>
 void unpack_codes3(const std::uint8_t* PARE_RESTRICT packed, std::size_t n,
                    std::uint8_t* PARE_RESTRICT codes) noexcept {
-  const auto code = [](unsigned v) { return Signed ? detail::sign_extend_code(v, 3) : static_cast<std::uint8_t>(v); };
+  const auto code = [](unsigned v) { return Signed ? ::pare::detail::sign_extend_code(v, 3) : static_cast<std::uint8_t>(v); };
   const auto word = [](const std::uint8_t* p) {
     return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16;
   };

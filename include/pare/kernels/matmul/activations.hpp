@@ -6,8 +6,8 @@
 //   symmetric int8 with the minmax range:
 //     s_x  = params_from_range(min x, max x, int8, symmetric).scale   (max|x| / 127 in double,
 //            rounded to float once; 1 for an all-zero row; see pare/quant/affine.hpp)
-//     q[k] = nearbyint(clamp(x[k] * (1.0f / s_x), -128, 127))          (codes in [-127, 127]
-//            except through affine.hpp's overflow guard near ±FLT_MAX)
+//     q[k] = nearbyint(clamp(x[k] * (1.0f / s_x), -127, 127))          (the symmetric grid;
+//            -128 is never used, which keeps the AVX2 sign trick exact)
 //   The kernels then compute, for output n and weight group g (weight_source.hpp):
 //     acc[g]  = sum over k in g of q[k] * code[n][k]        (exact, int32)
 //     xsum[g] = sum over k in g of q[k]                      (exact, int32)
@@ -37,7 +37,7 @@ inline float quantize_activation_row(const float* x, std::size_t k, std::int8_t*
   const qparams p = params_from_range(k ? st.min : 0.0f, k ? st.max : 0.0f, fmt, scheme_kind::symmetric);
   const float inv = inverse_scale(p.scale);
   const std::int32_t zero = 0;
-  const row_qparams rp{&p.scale, &inv, &zero, k ? k : 1, fmt.qmin(), fmt.qmax()};
+  const row_qparams rp{&p.scale, &inv, &zero, k ? k : 1, -127, 127};
   quantize_row(x, k, rp, reinterpret_cast<std::uint8_t*>(codes));
   return p.scale;
 }

@@ -1,0 +1,174 @@
+// packed_int8 / packed_int4: quantized weights in the tiled layouts the integer matmul kernels read, built from a weight_source.
+#pragma once
+
+// Layout (normative for every ISA variant; N is padded to tiles of 16 output rows,
+// K to kp = a multiple of 4 (int8) or 8 (int4) with zero codes):
+//   int8 codes  [tile][k/4][row 0..15][4 consecutive k]   64 bytes per (tile, quad):
+//               byte 4r + j = code[16·tile + r][4q + j] (two's complement)
+//   int4 codes  [tile][k/8][64 bytes] per (tile, octet): byte 4r + j holds, in its low
+//               nibble, code[16·tile + r][8o + j] and in its high nibble
+//               code[16·tile + r][8o + 4 + j] (codes 0..15). Masking the low nibbles of
+//               the 64 bytes gives the int8-style quad block of k = 8o..8o+3, shifting by
+//               4 the one of k = 8o+4..8o+7.
+//   per group (G consecutive k; G = K for per-channel), per tile, 16 floats each:
+//               scale[tile][g][r], offset[tile][g][r] (empty if every offset is 0) and,
+//               for int8, csum[tile][g][r] = Σ_{k∈g} code (int32), which the kernels need
+//               when they feed activations as unsigned bytes (q + 128).
+//   Padding rows have zero codes, scales and offsets.
+// Group sizes: G = K (per-channel, any K: the padded k belong to the one group) or G a
+// multiple of 4 (int8) / 8 (int4). Anything else is an argument_error from pack_*().
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "pare/core/aligned_buffer.hpp"
+#include "pare/core/error.hpp"
+#include "pare/core/parallel.hpp"
+#include "pare/kernels/matmul/weight_source.hpp"
+
+PARE_NAMESPACE_BEGIN
+
+/// Rows per tile of the packed layouts.
+constexpr std::size_t matmul_tile_rows = 16;
+
+/// What both packed formats share: shape, groups and per-group parameters.
+struct packed_weights_base {
+  std::size_t n = 0, k = 0, kp = 0, group = 0, groups = 0, tiles = 0;
+  aligned_buffer<float> scale, offset;  // [tile][group][16]
+
+  bool has_offsets() const noexcept { return offset.size() != 0; }
+  /// Group size in the padded k (equal to group except per-channel with K % 4 != 0).
+  std::size_t padded_group() const noexcept { return groups == 1 ? kp : group; }
+  float scale_at(std::size_t i, std::size_t g) const noexcept {
+    return scale[((i / matmul_tile_rows) * groups + g) * matmul_tile_rows + i % matmul_tile_rows];
+  }
+  float offset_at(std::size_t i, std::size_t g) const noexcept {
+    return has_offsets() ? offset[((i / matmul_tile_rows) * groups + g) * matmul_tile_rows + i % matmul_tile_rows]
+                         : 0.0f;
+  }
+
+ protected:
+  void init(const weight_source& w, std::size_t k_align, const char* where) {
+    w.validate(where);
+    if (w.group != w.k && w.group % k_align != 0)
+      detail::fail<argument_error>(where, ": argument 'group': expected ", k_align == 4 ? "K or a multiple of 4" : "K or a multiple of 8",
+                                   ", got ", w.group, " (K = ", w.k, ")");
+    n = w.n;
+    k = w.k;
+    kp = (w.k + k_align - 1) / k_align * k_align;
+    group = w.group;
+    groups = w.groups();
+    tiles = (n + matmul_tile_rows - 1) / matmul_tile_rows;
+    scale = aligned_buffer<float>(tiles * groups * matmul_tile_rows);
+    std::fill(scale.data(), scale.data() + scale.size(), 0.0f);
+    bool any_offset = false;
+    if (w.offsets)
+      for (std::size_t i = 0; i < n * groups && !any_offset; ++i) any_offset = w.offsets[i] != 0.0f;
+    if (any_offset) {
+      offset = aligned_buffer<float>(scale.size());
+      std::fill(offset.data(), offset.data() + offset.size(), 0.0f);
+    }
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t g = 0; g < groups; ++g) {
+        const std::size_t at = ((i / matmul_tile_rows) * groups + g) * matmul_tile_rows + i % matmul_tile_rows;
+        scale[at] = w.scales[i * groups + g];
+        if (any_offset) offset[at] = w.offsets[i * groups + g];
+      }
+  }
+  std::size_t param_bytes() const noexcept {
+    return n * groups * sizeof(float) * (has_offsets() ? 2 : 1);
+  }
+};
+
+class packed_int8 : public packed_weights_base {
+ public:
+  aligned_buffer<std::int8_t> codes;  // [tile][kp/4][64]
+  aligned_buffer<std::int32_t> csum;  // [tile][group][16]
+
+  /// Codes, scales and offsets as stored for the real rows (padding excluded).
+  std::size_t storage_bytes() const noexcept { return n * k + param_bytes(); }
+  double bits_per_weight() const noexcept { return 8.0 * double(storage_bytes()) / double(n * k); }
+  int code(std::size_t i, std::size_t j) const noexcept {
+    return codes[((i / matmul_tile_rows) * (kp / 4) + j / 4) * 64 + (i % matmul_tile_rows) * 4 + j % 4];
+  }
+  /// The canonical value scale·code + offset of W[i][j].
+  float value(std::size_t i, std::size_t j) const noexcept {
+    const std::size_t g = j / group;
+    return scale_at(i, g) * float(code(i, j)) + offset_at(i, g);
+  }
+  friend packed_int8 pack_int8(const weight_source& w);
+};
+
+class packed_int4 : public packed_weights_base {
+ public:
+  aligned_buffer<std::uint8_t> codes;  // [tile][kp/8][64]
+
+  /// Nibbles (two per byte), scales and offsets for the real rows.
+  std::size_t storage_bytes() const noexcept { return (n * k + 1) / 2 + param_bytes(); }
+  double bits_per_weight() const noexcept { return 8.0 * double(storage_bytes()) / double(n * k); }
+  int code(std::size_t i, std::size_t j) const noexcept {
+    const std::uint8_t b = codes[((i / matmul_tile_rows) * (kp / 8) + j / 8) * 64 + (i % matmul_tile_rows) * 4 + j % 4];
+    return (j % 8) < 4 ? (b & 15) : (b >> 4);
+  }
+  float value(std::size_t i, std::size_t j) const noexcept {
+    const std::size_t g = j / group;
+    return scale_at(i, g) * float(code(i, j)) + offset_at(i, g);
+  }
+  friend packed_int4 pack_int4(const weight_source& w);
+};
+
+/// Packs 8-bit canonical weights (see the layout above). Throws argument_error /
+/// value_error naming the field for bad input.
+inline packed_int8 pack_int8(const weight_source& w) {
+  const char* where = "pare::pack_int8";
+  if (w.bits != 8) detail::fail<argument_error>(where, ": argument 'w.bits': expected 8, got ", w.bits);
+  packed_int8 p;
+  p.init(w, 4, where);
+  const std::size_t quads = p.kp / 4, T = matmul_tile_rows;
+  p.codes = aligned_buffer<std::int8_t>(p.tiles * quads * 64);
+  p.csum = aligned_buffer<std::int32_t>(p.tiles * p.groups * T);
+  parallel_for(0, p.tiles, 4, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t t = lo; t < hi; ++t) {
+      std::int8_t* dst = p.codes.data() + t * quads * 64;
+      std::fill(dst, dst + quads * 64, std::int8_t(0));
+      std::int32_t* cs = p.csum.data() + t * p.groups * T;
+      std::fill(cs, cs + p.groups * T, 0);
+      for (std::size_t r = 0; r < T && t * T + r < p.n; ++r) {
+        const std::int8_t* src = w.codes8 + (t * T + r) * w.k;
+        for (std::size_t j = 0; j < w.k; ++j) {
+          dst[(j / 4) * 64 + r * 4 + j % 4] = src[j];
+          cs[(j / p.group) * T + r] += src[j];
+        }
+      }
+    }
+  });
+  return p;
+}
+
+/// Packs 4-bit canonical weights (codes 0..15; see the layout above).
+inline packed_int4 pack_int4(const weight_source& w) {
+  const char* where = "pare::pack_int4";
+  if (w.bits != 4) detail::fail<argument_error>(where, ": argument 'w.bits': expected 4, got ", w.bits);
+  packed_int4 p;
+  p.init(w, 8, where);
+  const std::size_t octets = p.kp / 8, T = matmul_tile_rows;
+  p.codes = aligned_buffer<std::uint8_t>(p.tiles * octets * 64);
+  parallel_for(0, p.tiles, 4, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t t = lo; t < hi; ++t) {
+      std::uint8_t* dst = p.codes.data() + t * octets * 64;
+      std::fill(dst, dst + octets * 64, std::uint8_t(0));
+      for (std::size_t r = 0; r < T && t * T + r < p.n; ++r) {
+        const std::uint8_t* src = w.codes4 + (t * T + r) * w.k;
+        for (std::size_t j = 0; j < w.k; ++j) {
+          std::uint8_t& b = dst[(j / 8) * 64 + r * 4 + j % 4];
+          b = static_cast<std::uint8_t>((j % 8) < 4 ? (b & 0xF0) | src[j] : (b & 0x0F) | (src[j] << 4));
+        }
+      }
+    }
+  });
+  return p;
+}
+
+PARE_NAMESPACE_END

@@ -1,0 +1,68 @@
+// AVX-512 VNNI integer matmul kernels: vpdpbusd on u8 activations × s8 int8 weights, and u8 int4 nibbles × s8 activations.
+#pragma once
+
+#include "pare/core/config.hpp"
+
+#if PARE_HAS_X86_KERNELS
+// GCC 12 warns (-Wmaybe-uninitialized) on the self-initialised _mm512_undefined_*()
+// inside its own AVX-512 intrinsics once they are inlined here (GCC PR 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "pare/kernels/matmul/matmul_args.hpp"
+#include "pare/kernels/matmul/packed_weights.hpp"
+
+PARE_NAMESPACE_BEGIN
+namespace kernels {
+namespace avx512vnni_mm {
+
+struct w8 {
+  __m512i v;
+};
+PARE_TARGET_AVX512VNNI PARE_ALWAYS_INLINE w8 prep8(__m512i w) noexcept { return {w}; }
+PARE_TARGET_AVX512VNNI PARE_ALWAYS_INLINE __m512i dot8(__m512i acc, const w8& w, __m512i xu, __m512i) noexcept {
+  return _mm512_dpbusd_epi32(acc, xu, w.v);  // Σ (q + 128)·code
+}
+PARE_TARGET_AVX512VNNI PARE_ALWAYS_INLINE __m512i fix8(__m512i acc, __m512i csum) noexcept {
+  return _mm512_sub_epi32(acc, _mm512_slli_epi32(csum, 7));  // − 128·Σcode
+}
+PARE_TARGET_AVX512VNNI PARE_ALWAYS_INLINE __m512i dot4(__m512i acc, __m512i w, __m512i x) noexcept {
+  return _mm512_dpbusd_epi32(acc, w, x);
+}
+
+#define PARE_MM_TARGET PARE_TARGET_AVX512VNNI
+#include "pare/kernels/matmul/x86/matmul_int_512.inc"
+#undef PARE_MM_TARGET
+
+PARE_TARGET_AVX512VNNI inline void matmul_int8_block(const packed_int8& w, const matmul_acts& a,
+                                                     const matmul_block& b) noexcept {
+  if (b.m1 - b.m0 == 1)
+    block_impl<1, 4>(w, a, b);
+  else
+    block_impl<6, 2>(w, a, b);
+}
+PARE_TARGET_AVX512VNNI inline void matmul_int4_block(const packed_int4& w, const matmul_acts& a,
+                                                     const matmul_block& b) noexcept {
+  if (b.m1 - b.m0 == 1)
+    block_impl<1, 4>(w, a, b);
+  else
+    block_impl<6, 2>(w, a, b);
+}
+
+}  // namespace avx512vnni_mm
+}  // namespace kernels
+PARE_NAMESPACE_END
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif  // PARE_HAS_X86_KERNELS
