@@ -8,6 +8,7 @@
 
 #include "matmul_bench_support.hpp"
 
+#include "matmul_int_cases.hpp"
 #if __has_include("matmul_read_bw_cases.hpp")
 #include "matmul_read_bw_cases.hpp"
 #endif

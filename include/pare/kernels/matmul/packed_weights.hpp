@@ -4,17 +4,21 @@
 // Layout (normative for every ISA variant; N is padded to tiles of 16 output rows,
 // K to kp = a multiple of 4 (int8) or 8 (int4) with zero codes):
 //   int8 codes  [tile][k/4][row 0..15][4 consecutive k]   64 bytes per (tile, quad):
-//               byte 4r + j = code[16·tile + r][4q + j] (two's complement)
-//   int4 codes  [tile][k/8][64 bytes] per (tile, octet): byte 4r + j holds, in its low
-//               nibble, code[16·tile + r][8o + j] and in its high nibble
-//               code[16·tile + r][8o + 4 + j] (codes 0..15). Masking the low nibbles of
-//               the 64 bytes gives the int8-style quad block of k = 8o..8o+3, shifting by
-//               4 the one of k = 8o+4..8o+7.
-//   per group (G consecutive k; G = K for per-channel), per tile, 16 floats each:
-//               scale[tile][g][r], offset[tile][g][r] (empty if every offset is 0) and,
-//               for int8, csum[tile][g][r] = Σ_{k∈g} code (int32), which the kernels need
-//               when they feed activations as unsigned bytes (q + 128).
-//   Padding rows have zero codes, scales and offsets.
+//               byte 4r + j = code[16·tile + r][4q + j] (two's complement);
+//               per group and tile, 16 floats each in separate arrays:
+//               scale[tile][g][r], offset[tile][g][r] (absent if every offset is 0) and
+//               csum[tile][g][r] = Σ_{k∈g} code (int32), which kernels feeding
+//               activations as unsigned bytes (q + 128) subtract 128 times.
+//   int4        one contiguous stream per tile, group after group:
+//               [G/8 blocks of 64 bytes][16 fp32 scales][16 fp32 offsets, if any]
+//               where byte 4r + j of block o holds code[16·tile + r][8o + j] in its low
+//               nibble and code[16·tile + r][8o + 4 + j] in its high nibble (codes 0..15).
+//               Masking the low nibbles of a block gives the int8-style quad block of
+//               k = 8o..8o+3, shifting by 4 the one of k = 8o+4..8o+7. Keeping the
+//               parameters inside the stream lets a GEMV read each tile sequentially.
+//   Padding rows have zero codes, scales and offsets. scales16(t, g) / offsets16(t, g)
+//   point at the 16 parameters of a (tile, group) in either format (offsets16: null
+//   when there are none).
 // Group sizes: G = K (per-channel, any K: the padded k belong to the one group) or G a
 // multiple of 4 (int8) / 8 (int4). Anything else is an argument_error from pack_*().
 
@@ -36,20 +40,15 @@ constexpr std::size_t matmul_tile_rows = 16;
 /// What both packed formats share: shape, groups and per-group parameters.
 struct packed_weights_base {
   std::size_t n = 0, k = 0, kp = 0, group = 0, groups = 0, tiles = 0;
-  aligned_buffer<float> scale, offset;  // [tile][group][16]
+  aligned_buffer<float> scale, offset;  // [tile][group][16] (int8; int4 keeps them in its stream)
 
-  bool has_offsets() const noexcept { return offset.size() != 0; }
+  bool has_offsets() const noexcept { return offsets_; }
   /// Group size in the padded k (equal to group except per-channel with K % 4 != 0).
   std::size_t padded_group() const noexcept { return groups == 1 ? kp : group; }
-  float scale_at(std::size_t i, std::size_t g) const noexcept {
-    return scale[((i / matmul_tile_rows) * groups + g) * matmul_tile_rows + i % matmul_tile_rows];
-  }
-  float offset_at(std::size_t i, std::size_t g) const noexcept {
-    return has_offsets() ? offset[((i / matmul_tile_rows) * groups + g) * matmul_tile_rows + i % matmul_tile_rows]
-                         : 0.0f;
-  }
 
  protected:
+  bool offsets_ = false;
+
   void init(const weight_source& w, std::size_t k_align, const char* where) {
     w.validate(where);
     if (w.group != w.k && w.group % k_align != 0)
@@ -66,6 +65,7 @@ struct packed_weights_base {
     bool any_offset = false;
     if (w.offsets)
       for (std::size_t i = 0; i < n * groups && !any_offset; ++i) any_offset = w.offsets[i] != 0.0f;
+    offsets_ = any_offset;
     if (any_offset) {
       offset = aligned_buffer<float>(scale.size());
       std::fill(offset.data(), offset.data() + offset.size(), 0.0f);
@@ -87,6 +87,14 @@ class packed_int8 : public packed_weights_base {
   aligned_buffer<std::int8_t> codes;  // [tile][kp/4][64]
   aligned_buffer<std::int32_t> csum;  // [tile][group][16]
 
+  const float* scales16(std::size_t t, std::size_t g) const noexcept { return scale.data() + (t * groups + g) * 16; }
+  const float* offsets16(std::size_t t, std::size_t g) const noexcept {
+    return has_offsets() ? offset.data() + (t * groups + g) * 16 : nullptr;
+  }
+  float scale_at(std::size_t i, std::size_t g) const noexcept { return scales16(i / 16, g)[i % 16]; }
+  float offset_at(std::size_t i, std::size_t g) const noexcept {
+    return has_offsets() ? offsets16(i / 16, g)[i % 16] : 0.0f;
+  }
   /// Codes, scales and offsets as stored for the real rows (padding excluded).
   std::size_t storage_bytes() const noexcept { return n * k + param_bytes(); }
   double bits_per_weight() const noexcept { return 8.0 * double(storage_bytes()) / double(n * k); }
@@ -103,13 +111,29 @@ class packed_int8 : public packed_weights_base {
 
 class packed_int4 : public packed_weights_base {
  public:
-  aligned_buffer<std::uint8_t> codes;  // [tile][kp/8][64]
+  aligned_buffer<std::uint8_t> codes;  // [tile] streams (see the layout above)
+  std::size_t group_bytes = 0, tile_bytes = 0;
 
+  /// The 64-byte block of octet `o` (within group g) of tile t.
+  const std::uint8_t* block(std::size_t t, std::size_t g, std::size_t o_in_group) const noexcept {
+    return codes.data() + t * tile_bytes + g * group_bytes + o_in_group * 64;
+  }
+  const float* scales16(std::size_t t, std::size_t g) const noexcept {
+    return reinterpret_cast<const float*>(block(t, g, padded_group() / 8));
+  }
+  const float* offsets16(std::size_t t, std::size_t g) const noexcept {
+    return has_offsets() ? scales16(t, g) + 16 : nullptr;
+  }
+  float scale_at(std::size_t i, std::size_t g) const noexcept { return scales16(i / 16, g)[i % 16]; }
+  float offset_at(std::size_t i, std::size_t g) const noexcept {
+    return has_offsets() ? offsets16(i / 16, g)[i % 16] : 0.0f;
+  }
   /// Nibbles (two per byte), scales and offsets for the real rows.
   std::size_t storage_bytes() const noexcept { return (n * k + 1) / 2 + param_bytes(); }
   double bits_per_weight() const noexcept { return 8.0 * double(storage_bytes()) / double(n * k); }
   int code(std::size_t i, std::size_t j) const noexcept {
-    const std::uint8_t b = codes[((i / matmul_tile_rows) * (kp / 8) + j / 8) * 64 + (i % matmul_tile_rows) * 4 + j % 4];
+    const std::size_t go = padded_group() / 8, o = j / 8;
+    const std::uint8_t b = block(i / 16, o / go, o % go)[(i % 16) * 4 + j % 4];
     return (j % 8) < 4 ? (b & 15) : (b >> 4);
   }
   float value(std::size_t i, std::size_t j) const noexcept {
@@ -153,21 +177,32 @@ inline packed_int4 pack_int4(const weight_source& w) {
   if (w.bits != 4) detail::fail<argument_error>(where, ": argument 'w.bits': expected 4, got ", w.bits);
   packed_int4 p;
   p.init(w, 8, where);
-  const std::size_t octets = p.kp / 8, T = matmul_tile_rows;
-  p.codes = aligned_buffer<std::uint8_t>(p.tiles * octets * 64);
+  const std::size_t go = p.padded_group() / 8, T = matmul_tile_rows;
+  p.group_bytes = go * 64 + 64 + (p.has_offsets() ? 64 : 0);
+  p.tile_bytes = p.groups * p.group_bytes;
+  p.codes = aligned_buffer<std::uint8_t>(p.tiles * p.tile_bytes);
   parallel_for(0, p.tiles, 4, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t t = lo; t < hi; ++t) {
-      std::uint8_t* dst = p.codes.data() + t * octets * 64;
-      std::fill(dst, dst + octets * 64, std::uint8_t(0));
+      std::uint8_t* tile = p.codes.data() + t * p.tile_bytes;
+      std::fill(tile, tile + p.tile_bytes, std::uint8_t(0));
       for (std::size_t r = 0; r < T && t * T + r < p.n; ++r) {
         const std::uint8_t* src = w.codes4 + (t * T + r) * w.k;
         for (std::size_t j = 0; j < w.k; ++j) {
-          std::uint8_t& b = dst[(j / 8) * 64 + r * 4 + j % 4];
+          const std::size_t o = j / 8;
+          std::uint8_t& b = tile[(o / go) * p.group_bytes + (o % go) * 64 + r * 4 + j % 4];
           b = static_cast<std::uint8_t>((j % 8) < 4 ? (b & 0xF0) | src[j] : (b & 0x0F) | (src[j] << 4));
         }
       }
+      for (std::size_t g = 0; g < p.groups; ++g) {
+        float* params = reinterpret_cast<float*>(tile + g * p.group_bytes + go * 64);
+        std::copy(p.scale.data() + (t * p.groups + g) * T, p.scale.data() + (t * p.groups + g + 1) * T, params);
+        if (p.has_offsets())
+          std::copy(p.offset.data() + (t * p.groups + g) * T, p.offset.data() + (t * p.groups + g + 1) * T, params + T);
+      }
     }
   });
+  p.scale = aligned_buffer<float>();  // the stream holds them now
+  p.offset = aligned_buffer<float>();
   return p;
 }
 

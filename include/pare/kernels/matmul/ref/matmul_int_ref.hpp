@@ -21,7 +21,6 @@ namespace ref {
 
 template <class Packed>
 inline void matmul_int_block(const Packed& w, const matmul_acts& a, const matmul_block& b) noexcept {
-  constexpr bool is8 = std::is_same_v<Packed, packed_int8>;
   const std::size_t pg = w.padded_group();
   for (std::size_t m = b.m0; m < b.m1; ++m) {
     const std::int8_t* q = a.q + m * a.ld;
@@ -30,13 +29,7 @@ inline void matmul_int_block(const Packed& w, const matmul_acts& a, const matmul
       for (std::size_t g = 0; g < w.groups; ++g) {
         std::int32_t acc = 0;
         for (std::size_t k = g * pg; k < (g + 1) * pg; ++k) {
-          int c;
-          if constexpr (is8) {
-            c = w.codes[((i / matmul_tile_rows) * (w.kp / 4) + k / 4) * 64 + (i % matmul_tile_rows) * 4 + k % 4];
-          } else {
-            const std::uint8_t byte = w.codes[((i / matmul_tile_rows) * (w.kp / 8) + k / 8) * 64 + (i % matmul_tile_rows) * 4 + k % 4];
-            c = (k % 8) < 4 ? (byte & 15) : (byte >> 4);
-          }
+          const int c = k < w.k ? w.code(i, k) : 0;  // padded k of per-channel weights are zero
           acc += std::int32_t(q[k]) * c;
         }
         const float off = w.has_offsets() ? w.offset_at(i, g) * float(a.xsum[m * w.groups + g]) : 0.0f;

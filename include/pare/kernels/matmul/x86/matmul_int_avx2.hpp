@@ -33,14 +33,19 @@ PARE_TARGET_AVX2 inline void micro(const Packed& w, const matmul_acts& a, std::s
                                    float* part) noexcept {
   const std::size_t step = Int8 ? 4 : 8;  // k per 64-byte block
   const std::size_t blocks = w.kp / step, gb = w.padded_group() / step;
-  const auto* codes = reinterpret_cast<const std::uint8_t*>(w.codes.data()) + t * blocks * 64;
   const __m256i low = _mm256_set1_epi8(0x0F);
   for (std::size_t g = 0; g < w.groups; ++g) {
     __m256i acc[MR][2];
     for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    const std::uint8_t* gbase;  // block g·gb of tile t
+    if constexpr (Int8)
+      gbase = reinterpret_cast<const std::uint8_t*>(w.codes.data()) + (t * blocks + g * gb) * 64;
+    else
+      gbase = w.block(t, g, 0);
     for (std::size_t o = g * gb; o < (g + 1) * gb; ++o) {
-      const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(codes + o * 64));
-      const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(codes + o * 64 + 32));
+      const std::uint8_t* blk = gbase + (o - g * gb) * 64;
+      const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk));
+      const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 32));
       if constexpr (Int8) {
         const __m256i a0 = _mm256_abs_epi8(b0), a1 = _mm256_abs_epi8(b1);
         for (int r = 0; r < MR; ++r) {
@@ -64,10 +69,9 @@ PARE_TARGET_AVX2 inline void micro(const Packed& w, const matmul_acts& a, std::s
         }
       }
     }
-    const std::size_t at = (t * w.groups + g) * matmul_tile_rows;
     for (int h = 0; h < 2; ++h) {
-      const __m256 sc = _mm256_load_ps(w.scale.data() + at + 8 * h);
-      const __m256 of = w.has_offsets() ? _mm256_load_ps(w.offset.data() + at + 8 * h) : _mm256_setzero_ps();
+      const __m256 sc = _mm256_load_ps(w.scales16(t, g) + 8 * h);
+      const __m256 of = w.has_offsets() ? _mm256_load_ps(w.offsets16(t, g) + 8 * h) : _mm256_setzero_ps();
       for (int r = 0; r < MR; ++r) {
         float* p = part + r * 16 + 8 * h;
         __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][h]), sc, _mm256_load_ps(p));

@@ -53,7 +53,7 @@ PARE_TARGET_AVX512VNNI inline void matmul_int8_block(const packed_int8& w, const
 PARE_TARGET_AVX512VNNI inline void matmul_int4_block(const packed_int4& w, const matmul_acts& a,
                                                      const matmul_block& b) noexcept {
   if (b.m1 - b.m0 == 1)
-    block_impl<1, 4>(w, a, b);
+    block_impl<1, 2>(w, a, b);
   else
     block_impl<6, 2>(w, a, b);
 }

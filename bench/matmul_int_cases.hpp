@@ -1,0 +1,138 @@
+// bench_matmul cases for pare's int8 / int4 kernels and the same-byte-count read-bandwidth baseline.
+#pragma once
+
+// int8   per-channel symmetric (weight codes in [-127, 127], fp32 scale per row), and
+//        per-group G = 32 for one GEMV.
+// int4   G = 128 asymmetric (fp32 scale + fp32 offset per group: 4.5 bits/weight) and G = 32.
+// GEMV (M = 1) rotates over cold_copies() packed copies (> 512 MiB) so weights stream from
+// DRAM; GEMM uses one copy (compute-bound). read_bw reads the same bytes per iteration as
+// the GEMV it sits beside, from a rotating > 512 MiB buffer, with 512-bit loads summed in
+// 4 independent accumulators (so it is not compute-bound), split over the same threads.
+
+#include <immintrin.h>
+
+#include <map>
+#include <memory>
+#include <tuple>
+#include <string>
+#include <vector>
+
+#include "matmul_bench_support.hpp"
+#include "pare/kernels/matmul/matmul_int.hpp"
+
+namespace pare_bench {
+
+inline pare::owned_weight_source& source_int8(std::size_t n, std::size_t k, std::size_t group) {
+  static std::map<std::tuple<std::size_t, std::size_t, std::size_t>, std::unique_ptr<pare::owned_weight_source>> cache;
+  auto& slot = cache[{n, k, group}];
+  if (!slot) {
+    slot = std::make_unique<pare::owned_weight_source>();
+    pare::splitmix64 g(n * 31 + k);
+    slot->codes8.resize(n * k);
+    for (auto& c : slot->codes8) c = static_cast<std::int8_t>(int(g.next() % 255) - 127);
+    slot->scales.assign(n * (k / group), 0.001f);
+    slot->view = pare::weight_source{n, k, group, 8, slot->codes8.data(), nullptr, slot->scales.data(), nullptr};
+  }
+  return *slot;
+}
+inline pare::owned_weight_source& source_int4(std::size_t n, std::size_t k, std::size_t group) {
+  static std::map<std::tuple<std::size_t, std::size_t, std::size_t>, std::unique_ptr<pare::owned_weight_source>> cache;
+  auto& slot = cache[{n, k, group}];
+  if (!slot) {
+    slot = std::make_unique<pare::owned_weight_source>();
+    pare::splitmix64 g(n * 17 + k);
+    slot->codes4.resize(n * k);
+    for (auto& c : slot->codes4) c = static_cast<std::uint8_t>(g.next() % 16);
+    slot->scales.assign(n * (k / group), 0.001f);
+    slot->offsets.assign(n * (k / group), -0.008f);
+    slot->view = pare::weight_source{n, k, group, 4, nullptr, slot->codes4.data(), slot->scales.data(), slot->offsets.data()};
+  }
+  return *slot;
+}
+
+template <class Packed>
+void run_int(benchmark::State& state, const Packed& proto, std::size_t m, std::size_t threads) {
+  scoped_threads pool(threads);
+  const std::size_t n = proto.n, k = proto.k;
+  std::vector<Packed> copies;
+  const std::size_t ncopies = m == 1 ? cold_copies(proto.storage_bytes()) : 1;
+  copies.reserve(ncopies);
+  for (std::size_t i = 0; i < ncopies; ++i) copies.push_back(proto);
+  const std::vector<float> x = activations(m, k);
+  std::vector<float> y(m * n);
+  std::size_t next = 0;
+  for (auto _ : state) {
+    pare::matmul(pare::matrix_view<const float>(x.data(), m, k), copies[next], pare::matrix_view<float>(y.data(), m, n));
+    next = (next + 1) % ncopies;
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_matmul_counters(state, double(proto.storage_bytes()), m, n, k);
+  state.SetLabel(pare::to_string(pare::last_used_isa()));
+}
+
+/// Reads `bytes` per iteration from a rotating > 512 MiB buffer.
+PARE_TARGET_AVX512BW inline std::int64_t read_chunk(const std::uint8_t* p, std::size_t bytes) {
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  std::size_t i = 0;
+  for (; i + 256 <= bytes; i += 256) {
+    a0 = _mm512_add_epi64(a0, _mm512_load_si512(p + i));
+    a1 = _mm512_add_epi64(a1, _mm512_load_si512(p + i + 64));
+    a2 = _mm512_add_epi64(a2, _mm512_load_si512(p + i + 128));
+    a3 = _mm512_add_epi64(a3, _mm512_load_si512(p + i + 192));
+  }
+  return _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
+}
+
+inline void run_read_bw(benchmark::State& state, std::size_t bytes, std::size_t threads) {
+  scoped_threads pool(threads);
+  const std::size_t chunk = (bytes + 4095) / 4096 * 4096, ncopies = cold_copies(chunk);
+  pare::aligned_buffer<std::uint8_t> buf(chunk * ncopies);
+  for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<std::uint8_t>(i * 131);
+  std::size_t next = 0;
+  std::int64_t sink = 0;
+  const std::size_t per = chunk / 256;  // 256-byte units split over the threads
+  for (auto _ : state) {
+    const std::uint8_t* base = buf.data() + next * chunk;
+    std::vector<std::int64_t> part(threads, 0);
+    pare::parallel_for(0, per, 1, [&](std::size_t lo, std::size_t hi) {
+      part[lo * threads / per] += read_chunk(base + lo * 256, (hi - lo) * 256);
+    });
+    for (auto v : part) sink += v;
+    next = (next + 1) % ncopies;
+  }
+  benchmark::DoNotOptimize(sink);
+  state.counters["weight_GBps"] = benchmark::Counter(double(chunk) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+inline const bool int_cases_registered = [] {
+  const std::size_t k = 4096;
+  for (std::size_t threads : {1, 2})
+    for (std::size_t n : {4096, 11008}) {
+      const std::string shape = "/N:" + std::to_string(n) + "/K:" + std::to_string(k) + "/threads:" + std::to_string(threads);
+      auto reg = [&](const std::string& name, auto fn) {
+        benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
+      };
+      // int8 per-channel and int4 g128: GEMV with cold weights beside read_bw of the same bytes, then GEMM.
+      const auto p8 = std::make_shared<pare::packed_int8>(pare::pack_int8(source_int8(n, k, k).view));
+      const auto p4 = std::make_shared<pare::packed_int4>(pare::pack_int4(source_int4(n, k, 128).view));
+      const auto p4g32 = std::make_shared<pare::packed_int4>(pare::pack_int4(source_int4(n, k, 32).view));
+      const auto p8g32 = std::make_shared<pare::packed_int8>(pare::pack_int8(source_int8(n, k, 32).view));
+      reg("read_bw/bytes:" + std::to_string(p8->storage_bytes()) + "/for:int8" + shape,
+          [=](benchmark::State& s) { run_read_bw(s, p8->storage_bytes(), threads); });
+      reg("int8/gemv/M:1" + shape, [=](benchmark::State& s) { run_int(s, *p8, 1, threads); });
+      reg("int8_g32/gemv/M:1" + shape, [=](benchmark::State& s) { run_int(s, *p8g32, 1, threads); });
+      reg("read_bw/bytes:" + std::to_string(p4->storage_bytes()) + "/for:int4_g128" + shape,
+          [=](benchmark::State& s) { run_read_bw(s, p4->storage_bytes(), threads); });
+      reg("int4_g128/gemv/M:1" + shape, [=](benchmark::State& s) { run_int(s, *p4, 1, threads); });
+      reg("int4_g32/gemv/M:1" + shape, [=](benchmark::State& s) { run_int(s, *p4g32, 1, threads); });
+      for (std::size_t m : {8, 32, 128, 512}) {
+        const std::string ms = "/M:" + std::to_string(m);
+        reg("int8/gemm" + ms + shape, [=](benchmark::State& s) { run_int(s, *p8, m, threads); });
+        reg("int4_g128/gemm" + ms + shape, [=](benchmark::State& s) { run_int(s, *p4, m, threads); });
+      }
+      reg("int4_g32/gemm/M:128" + shape, [=](benchmark::State& s) { run_int(s, *p4g32, 128, threads); });
+    }
+  return true;
+}();
+
+}  // namespace pare_bench
