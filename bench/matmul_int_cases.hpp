@@ -80,7 +80,11 @@ PARE_TARGET_AVX512BW inline std::int64_t read_chunk(const std::uint8_t* p, std::
     a2 = _mm512_add_epi64(a2, _mm512_load_si512(p + i + 128));
     a3 = _mm512_add_epi64(a3, _mm512_load_si512(p + i + 192));
   }
-  return _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
+  alignas(64) std::int64_t lanes[8];
+  _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
+  std::int64_t s = 0;
+  for (std::int64_t v : lanes) s += v;
+  return s;
 }
 
 inline void run_read_bw(benchmark::State& state, std::size_t bytes, std::size_t threads) {
