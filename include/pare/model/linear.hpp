@@ -15,6 +15,7 @@
 #include "pare/core/error.hpp"
 #include "pare/core/parallel.hpp"
 #include "pare/core/tensor_view.hpp"
+#include "pare/kernels/matmul/matmul_f32.hpp"
 
 PARE_NAMESPACE_BEGIN
 
@@ -41,56 +42,29 @@ class linear_layer {
   }
 };
 
-/// An fp32 linear layer owning its weight matrix [out, in].
+/// An fp32 linear layer owning its weight matrix [out, in], packed for the fp32 kernels.
 class dense_linear final : public linear_layer {
  public:
-  dense_linear(std::size_t out, std::size_t in) : out_(out), in_(in), w_(out * in) {}
   /// Copies `w` [out, in] (any strides).
-  explicit dense_linear(const matrix_view<const float>& w) : dense_linear(w.rows(), w.cols()) {
-    for (std::size_t i = 0; i < out_; ++i)
-      for (std::size_t j = 0; j < in_; ++j) w_[i * in_ + j] = w(i, j);
-  }
+  explicit dense_linear(const matrix_view<const float>& w) : packed_(pack_f32(w)) {}
 
-  std::size_t in_features() const noexcept override { return in_; }
-  std::size_t out_features() const noexcept override { return out_; }
+  std::size_t in_features() const noexcept override { return packed_.k; }
+  std::size_t out_features() const noexcept override { return packed_.n; }
   std::string format() const override { return "f32"; }
-  std::size_t storage_bytes() const noexcept override { return out_ * in_ * sizeof(float); }
+  std::size_t storage_bytes() const noexcept override { return packed_.storage_bytes(); }
   void dense_weights(const matrix_view<float>& w) const override {
-    check_same_shape("dense_linear::dense_weights: argument 'w'", shape_t{out_, in_}, w.shape());
-    for (std::size_t i = 0; i < out_; ++i)
-      for (std::size_t j = 0; j < in_; ++j) w(i, j) = w_[i * in_ + j];
+    check_same_shape("dense_linear::dense_weights: argument 'w'", shape_t{packed_.n, packed_.k}, w.shape());
+    for (std::size_t i = 0; i < packed_.n; ++i)
+      for (std::size_t j = 0; j < packed_.k; ++j) w(i, j) = packed_.value(i, j);
   }
-  matrix_view<const float> weights() const noexcept { return {w_.data(), out_, in_}; }
-  matrix_view<float> weights() noexcept { return {w_.data(), out_, in_}; }
-
   void forward(const matrix_view<const float>& x, const matrix_view<float>& y) const override {
     check_forward_shapes("dense_linear::forward", x, y);
-    const std::size_t m = x.rows();
-    // Reference fp32 product: 4 independent partial sums per dot product.
-    // Chunks of at least ~64K multiply-adds: small layers stay on one thread.
-    parallel_for(0, out_, std::max<std::size_t>(1, 65536 / std::max<std::size_t>(1, in_ * m)), [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t r = 0; r < m; ++r) {
-        const float* xr = x.row_ptr(r);
-        for (std::size_t n = lo; n < hi; ++n) {
-          const float* wr = w_.data() + n * in_;
-          float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-          std::size_t k = 0;
-          for (; k + 4 <= in_; k += 4) {
-            s0 += xr[k] * wr[k];
-            s1 += xr[k + 1] * wr[k + 1];
-            s2 += xr[k + 2] * wr[k + 2];
-            s3 += xr[k + 3] * wr[k + 3];
-          }
-          for (; k < in_; ++k) s0 += xr[k] * wr[k];
-          y(r, n) = (s0 + s1) + (s2 + s3);
-        }
-      }
-    });
+    matmul(x, packed_, y);
   }
+  const packed_f32& packed() const noexcept { return packed_; }
 
  private:
-  std::size_t out_, in_;
-  aligned_buffer<float> w_;
+  packed_f32 packed_;
 };
 
 PARE_NAMESPACE_END

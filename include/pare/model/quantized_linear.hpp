@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "pare/kernels/matmul/matmul_int.hpp"
 #include "pare/kernels/matmul/weight_source.hpp"
@@ -39,8 +40,9 @@ class quantized_linear final : public linear_layer {
       from_quantized(qt_, src);
       int4_ = std::make_unique<packed_int4>(pack_int4(src.view));
     } else {
-      dense_ = std::make_unique<dense_linear>(qt_.rows, qt_.cols);
-      qt_.dequantize_into(dense_->weights());
+      std::vector<float> w(qt_.rows * qt_.cols);
+      qt_.dequantize_into(matrix_view<float>(w.data(), qt_.rows, qt_.cols));
+      dense_ = std::make_unique<dense_linear>(matrix_view<const float>(w.data(), qt_.rows, qt_.cols));
     }
   }
   /// Quantizes `w` [out, in] under `cfg`.

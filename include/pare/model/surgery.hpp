@@ -56,17 +56,17 @@ inline std::vector<std::size_t> checked_indices(const char* where, const char* w
 
 inline std::unique_ptr<linear_layer> take_rows(const linear_layer& l, const std::vector<std::size_t>& rows) {
   const xt::xtensor<float, 2> w = dense_of(l);
-  auto out = std::make_unique<dense_linear>(rows.size(), l.in_features());
+  xt::xtensor<float, 2> out = xt::empty<float>({rows.size(), l.in_features()});
   for (std::size_t i = 0; i < rows.size(); ++i)
-    for (std::size_t j = 0; j < l.in_features(); ++j) out->weights()(i, j) = w(rows[i], j);
-  return out;
+    for (std::size_t j = 0; j < l.in_features(); ++j) out(i, j) = w(rows[i], j);
+  return std::make_unique<dense_linear>(matrix_view<const float>(out.data(), rows.size(), l.in_features()));
 }
 inline std::unique_ptr<linear_layer> take_cols(const linear_layer& l, const std::vector<std::size_t>& cols) {
   const xt::xtensor<float, 2> w = dense_of(l);
-  auto out = std::make_unique<dense_linear>(l.out_features(), cols.size());
+  xt::xtensor<float, 2> out = xt::empty<float>({l.out_features(), cols.size()});
   for (std::size_t i = 0; i < l.out_features(); ++i)
-    for (std::size_t j = 0; j < cols.size(); ++j) out->weights()(i, j) = w(i, cols[j]);
-  return out;
+    for (std::size_t j = 0; j < cols.size(); ++j) out(i, j) = w(i, cols[j]);
+  return std::make_unique<dense_linear>(matrix_view<const float>(out.data(), l.out_features(), cols.size()));
 }
 }  // namespace detail
 
