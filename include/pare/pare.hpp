@@ -19,8 +19,11 @@
 #include "pare/core/tensor_view.hpp"
 #include "pare/core/xtensor_interop.hpp"
 
-// kernels: dispatched row kernels; the integer matmul contract (canonical weights, activations)
+// kernels: dispatched row kernels; int8 / int4 / fp32 matmul
 #include "pare/kernels/matmul/activations.hpp"
+#include "pare/kernels/matmul/matmul_f32.hpp"
+#include "pare/kernels/matmul/matmul_int.hpp"
+#include "pare/kernels/matmul/packed_weights.hpp"
 #include "pare/kernels/matmul/weight_source.hpp"
 #include "pare/kernels/quantize_row.hpp"
 #include "pare/kernels/row_qparams.hpp"
@@ -28,6 +31,7 @@
 // quant: policies, observers, runtime config, quantizer, quantize/dequantize, fake-quant
 #include "pare/quant/affine.hpp"
 #include "pare/quant/fake_quant.hpp"
+#include "pare/quant/fake_quant_linear.hpp"
 #include "pare/quant/format.hpp"
 #include "pare/quant/granularity.hpp"
 #include "pare/quant/observers.hpp"
