@@ -48,7 +48,7 @@ PARE_TARGET_AVX512BW PARE_ALWAYS_INLINE __m512i dot4(__m512i acc, __m512i w, __m
 }
 
 #define PARE_MM_TARGET PARE_TARGET_AVX512BW
-#include "pare/kernels/matmul/x86/matmul_int_512.inc"
+#include "pare/kernels/matmul/x86/matmul_int_512_body.hpp"
 #undef PARE_MM_TARGET
 
 PARE_TARGET_AVX512BW inline void matmul_int8_block(const packed_int8& w, const matmul_acts& a,

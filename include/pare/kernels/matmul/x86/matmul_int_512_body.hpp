@@ -1,4 +1,4 @@
-// Body of the 512-bit integer matmul kernels, included once per ISA namespace (avx512vnni, avx512bw).
+// Body of the 512-bit integer matmul kernels, included once per ISA namespace (avx512vnni, avx512bw); no include guard on purpose.
 //
 // Before inclusion the includer defines PARE_MM_TARGET (the function target attribute)
 // and, in its namespace, the operations
