@@ -10,6 +10,7 @@
 
 #include "pare/io/llama2c.hpp"
 #include "pare/model/perplexity.hpp"
+#include "llama_oracle.hpp"
 #include "pare_test_support.hpp"
 
 namespace {
@@ -85,86 +86,17 @@ TEST_CASE("perplexity of stories260K follows the protocol and matches a float64 
   CHECK(r.windows == 3);
   CHECK(r.predicted == 511 + 511 + 99);
   // float64 NLL of the same windows, from a float64 forward pass of the model.
-  const auto c = ck.config();
-  const std::size_t dim = c.dim, hs = dim / c.n_heads, hid = c.hidden_dim, vocab = c.vocab_size;
-  auto W = [&](const std::string& n) { return ck.matrix(n); };
   double nll = 0;
   for (std::size_t b = 0; b < toks.size(); b += 512) {
     const std::size_t n = std::min<std::size_t>(512, toks.size() - b);
-    std::vector<std::vector<double>> x(n, std::vector<double>(dim)), kc(c.n_layers * n), vc(c.n_layers * n);
-    for (std::size_t t = 0; t < n; ++t)
-      for (std::size_t i = 0; i < dim; ++i) x[t][i] = W("token_embd.weight")(toks[b + t], i);
-    auto mv = [](const pare::matrix_view<const float>& w, const std::vector<double>& v) {
-      std::vector<double> y(w.rows(), 0.0);
-      for (std::size_t i = 0; i < w.rows(); ++i) {
-        const float* r = w.row_ptr(i);
-        double s = 0;
-        for (std::size_t j = 0; j < w.cols(); ++j) s += double(r[j]) * v[j];
-        y[i] = s;
-      }
-      return y;
-    };
-    auto norm = [&](const std::vector<double>& v, const std::string& g) {
-      const auto gw = ck.tensor(g);
-      double ss = 0;
-      for (double e : v) ss += e * e;
-      const double q = 1.0 / std::sqrt(ss / double(v.size()) + 1e-5);
-      std::vector<double> y(v.size());
-      for (std::size_t i = 0; i < v.size(); ++i) y[i] = double(gw(i)) * v[i] * q;
-      return y;
-    };
-    auto rope = [&](std::vector<double>& v, std::size_t pos) {
-      for (std::size_t i = 0; i < v.size(); i += 2) {
-        const double ang = double(pos) * std::pow(10000.0, -double(i % hs) / double(hs));
-        const double p0 = v[i], p1 = v[i + 1];
-        v[i] = p0 * std::cos(ang) - p1 * std::sin(ang);
-        v[i + 1] = p0 * std::sin(ang) + p1 * std::cos(ang);
-      }
-    };
-    for (int l = 0; l < c.n_layers; ++l) {
-      const std::string p = "blk." + std::to_string(l) + ".";
-      std::vector<std::vector<double>> q(n), k(n), v(n);
-      for (std::size_t t = 0; t < n; ++t) {
-        const auto xb = norm(x[t], p + "attn_norm.weight");
-        q[t] = mv(W(p + "attn_q.weight"), xb);
-        k[t] = mv(W(p + "attn_k.weight"), xb);
-        v[t] = mv(W(p + "attn_v.weight"), xb);
-        rope(q[t], t);
-        rope(k[t], t);
-      }
-      for (std::size_t t = 0; t < n; ++t) {
-        std::vector<double> att(dim, 0.0), s(t + 1);
-        for (int h = 0; h < c.n_heads; ++h) {
-          const std::size_t kh = h / (c.n_heads / c.n_kv_heads);
-          double mx = -1e300, z = 0;
-          for (std::size_t u = 0; u <= t; ++u) {
-            double d = 0;
-            for (std::size_t i = 0; i < hs; ++i) d += q[t][h * hs + i] * k[u][kh * hs + i];
-            s[u] = d / std::sqrt(double(hs));
-            mx = std::max(mx, s[u]);
-          }
-          for (std::size_t u = 0; u <= t; ++u) z += (s[u] = std::exp(s[u] - mx));
-          for (std::size_t u = 0; u <= t; ++u)
-            for (std::size_t i = 0; i < hs; ++i) att[h * hs + i] += s[u] / z * v[u][kh * hs + i];
-        }
-        const auto o = mv(W(p + "attn_output.weight"), att);
-        for (std::size_t i = 0; i < dim; ++i) x[t][i] += o[i];
-        const auto xb = norm(x[t], p + "ffn_norm.weight");
-        auto g = mv(W(p + "ffn_gate.weight"), xb);
-        const auto up = mv(W(p + "ffn_up.weight"), xb);
-        for (std::size_t i = 0; i < hid; ++i) g[i] = g[i] / (1.0 + std::exp(-g[i])) * up[i];
-        const auto d = mv(W(p + "ffn_down.weight"), g);
-        for (std::size_t i = 0; i < dim; ++i) x[t][i] += d[i];
-      }
-    }
+    const std::vector<std::int32_t> window(toks.begin() + b, toks.begin() + b + n);
+    const auto lg = oracle_logits(ck, window);
     for (std::size_t t = 0; t + 1 < n; ++t) {
-      const auto lg = mv(W("token_embd.weight"), norm(x[t], "output_norm.weight"));
       double mx = -1e300, z = 0;
-      for (double e : lg) mx = std::max(mx, e);
-      for (double e : lg) z += std::exp(e - mx);
-      nll += std::log(z) - (lg[toks[b + t + 1]] - mx);
+      for (double e : lg[t]) mx = std::max(mx, e);
+      for (double e : lg[t]) z += std::exp(e - mx);
+      nll += std::log(z) - (lg[t][window[t + 1]] - mx);
     }
-    (void)vocab;
   }
   const double ppl64 = std::exp(nll / double(r.predicted));
   INFO("pare fp32 ppl " << r.ppl << ", float64 " << ppl64);
