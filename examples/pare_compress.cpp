@@ -30,6 +30,7 @@
 #include "pare/core/parallel.hpp"
 #include "pare/io/llama2c.hpp"
 #include "pare/model/compress.hpp"
+#include "pare/model/load.hpp"
 #include "pare/model/perplexity.hpp"
 #include "pare/model/tokenizer.hpp"
 
@@ -44,7 +45,7 @@ namespace {
 struct options {
   std::string model, tokenizer, text, out, report = "md";
   std::vector<std::string> recipes, include, exclude;
-  std::size_t threads = 0, max_tokens = 0;
+  std::size_t threads = 0, max_tokens = 0, window = 512;
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -81,7 +82,8 @@ options parse_args(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       std::cout << "usage: pare-compress [--model PATH] [--tokenizer PATH] [--text PATH] [--recipe STEP[,STEP...]]...\n"
                    "                     [--out PATH] [--threads N] [--report md|json] [--max-tokens N]\n"
-                   "                     [--include GLOB] [--exclude GLOB]\n"
+                   "                     [--include GLOB] [--exclude GLOB] [--window N]\n"
+                   "models: llama2.c checkpoints (with --tokenizer, default tok512.bin beside them) or GGUF (llama)\n"
                    "steps: quant:<config>   e.g. quant:int8:per_channel:sym  quant:int4:g32:asym:mse\n";
       std::exit(0);
     } else if (a == "--model") o.model = value();
@@ -91,6 +93,7 @@ options parse_args(int argc, char** argv) {
     else if (a == "--out") o.out = value();
     else if (a == "--threads") o.threads = parse_count(a, value());
     else if (a == "--max-tokens") o.max_tokens = parse_count(a, value());
+    else if (a == "--window") o.window = parse_count(a, value());
     else if (a == "--include") o.include.push_back(value());
     else if (a == "--exclude") o.exclude.push_back(value());
     else if (a == "--report") {
@@ -126,29 +129,6 @@ std::string data_file(const std::string& model_path, const std::string& rel) {
   return (fs::path(PARE_DATA_DIR_DEFAULT) / rel).string();
 }
 
-pare::tokenizer load_llama2c_tokenizer(const std::string& path, int vocab) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) pare::detail::fail<pare::io_error>("cannot open tokenizer '", path, "'");
-  std::int32_t max_len = 0;
-  in.read(reinterpret_cast<char*>(&max_len), 4);
-  std::vector<std::string> pieces;
-  std::vector<float> scores;
-  for (int i = 0; i < vocab; ++i) {
-    float score = 0;
-    std::int32_t len = 0;
-    in.read(reinterpret_cast<char*>(&score), 4);
-    in.read(reinterpret_cast<char*>(&len), 4);
-    if (!in || len < 0 || len > max_len)
-      pare::detail::fail<pare::format_error>("tokenizer '", path, "': token ", i, ": bad length ", len);
-    std::string s(static_cast<std::size_t>(len), '\0');
-    in.read(&s[0], len);
-    pieces.push_back(s);
-    scores.push_back(score);
-  }
-  if (!in) pare::detail::fail<pare::format_error>("tokenizer '", path, "': truncated");
-  return pare::tokenizer(pieces, scores, 1, 2);
-}
-
 struct row {
   std::string recipe;
   double bits_per_weight = 0;
@@ -162,11 +142,11 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-/// Prefill: one full window as a batch; decode: 128 single tokens after a 16-token prompt.
-void measure_speed(const pare::llama_model& m, const std::vector<std::int32_t>& toks, row& r) {
+/// Prefill: one protocol window as a batch; decode: 128 single tokens after a 16-token prompt.
+void measure_speed(const pare::llama_model& m, const std::vector<std::int32_t>& toks, std::size_t window, row& r) {
   pare::llama_session s(m);
   std::vector<float> logits;
-  const std::size_t n = std::min<std::size_t>(toks.size(), static_cast<std::size_t>(m.config.seq_len));
+  const std::size_t n = std::min({toks.size(), window, static_cast<std::size_t>(m.config.seq_len)});
   double best = 1e30;
   for (int rep = 0; rep < 3; ++rep) {
     s.reset();
@@ -218,10 +198,17 @@ int main(int argc, char** argv) {
         return 2;
       }
     }
-    const pare::llama2c_checkpoint ck = pare::llama2c_checkpoint::load(model_path);
+    // The model is loaded once per report row (each recipe starts from the original).
+    const bool gguf = pare::is_gguf_file(model_path);
+    std::unique_ptr<pare::gguf_file> gf;
+    std::unique_ptr<pare::llama2c_checkpoint> ck;
+    if (gguf) gf = std::make_unique<pare::gguf_file>(pare::gguf_file::open(model_path));
+    else ck = std::make_unique<pare::llama2c_checkpoint>(pare::llama2c_checkpoint::load(model_path));
+    auto fresh_model = [&] { return gguf ? pare::llama_model_from_gguf(*gf) : pare::llama_model::from_llama2c(*ck); };
     const std::string tok_path =
         opt.tokenizer.empty() ? (fs::path(model_path).parent_path() / "tok512.bin").string() : opt.tokenizer;
-    const pare::tokenizer tok = load_llama2c_tokenizer(tok_path, ck.config().vocab_size);
+    const pare::tokenizer tok =
+        gguf ? pare::tokenizer_from_gguf(*gf) : pare::load_llama2c_tokenizer(tok_path, ck->config().vocab_size);
     const std::string text_path = opt.text.empty() ? data_file(model_path, "text/tinystories_val_head.txt") : opt.text;
     std::ifstream tin(text_path, std::ios::binary);
     if (!tin) pare::detail::fail<pare::io_error>("cannot open text '", text_path, "'");
@@ -264,16 +251,16 @@ int main(int argc, char** argv) {
       r.bytes = m.storage_bytes();
       r.bits_per_weight = 8.0 * double(r.bytes) / double(m.weight_count());
       std::cerr << "[" << name << "] perplexity over " << tokens.size() << " tokens...\n";
-      r.ppl = pare::perplexity(m, tokens);
-      measure_speed(m, tokens, r);
+      r.ppl = pare::perplexity(m, tokens, nullptr, opt.window);
+      measure_speed(m, tokens, opt.window, r);
       rows.push_back(std::move(r));
     };
     {
-      pare::llama_model m = pare::llama_model::from_llama2c(ck);
+      pare::llama_model m = fresh_model();
       evaluate("fp32", m, {});
     }
     for (std::size_t i = 0; i < recipes.size(); ++i) {
-      pare::llama_model m = pare::llama_model::from_llama2c(ck);
+      pare::llama_model m = fresh_model();
       std::vector<pare::layer_change> changes;
       for (const pare::quant_config& c : plans[i]) {
         auto ch = pare::quantize_linears(m, c, selected);
@@ -304,8 +291,8 @@ int main(int argc, char** argv) {
       }
       std::cout << "]}\n";
     } else {
-      std::printf("model %s, text %s: %zu predicted tokens in %zu windows of %d\n\n", model_path.c_str(),
-                  text_path.c_str(), rows.front().ppl.predicted, rows.front().ppl.windows, ck.config().seq_len);
+      std::printf("model %s, text %s: %zu predicted tokens in %zu windows of %zu\n\n", model_path.c_str(),
+                  text_path.c_str(), rows.front().ppl.predicted, rows.front().ppl.windows, opt.window);
       std::printf("| recipe | bits/weight | bytes | perplexity | ΔPPL %% | prefill tok/s | decode tok/s |\n");
       std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
       for (const row& r : rows)

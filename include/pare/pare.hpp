@@ -44,6 +44,8 @@
 
 // io: model files
 #include "pare/io/atomic_file.hpp"
+#include "pare/io/gguf.hpp"
+#include "pare/io/gguf_types.hpp"
 #include "pare/io/llama2c.hpp"
 #include "pare/io/mapped_file.hpp"
 
@@ -55,6 +57,7 @@
 #include "pare/model/llama_grad.hpp"
 #include "pare/model/llama_model.hpp"
 #include "pare/model/llama_session.hpp"
+#include "pare/model/load.hpp"
 #include "pare/model/perplexity.hpp"
 #include "pare/model/quantized_linear.hpp"
 #include "pare/model/sampler.hpp"

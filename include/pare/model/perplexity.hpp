@@ -63,10 +63,14 @@ inline std::vector<std::int32_t> protocol_tokens(const tokenizer& tok, const std
 
 /// Perplexity of `model` on a token stream (see the protocol above). `progress`, if given,
 /// is called after each window with (windows done, windows total).
+/// `window` is the protocol's seq_len (0: the model's context length; stories260K's
+/// GGUF says 2048 while the model was trained with, and the protocol uses, 512).
 template <class Progress = void (*)(std::size_t, std::size_t)>
 perplexity_result perplexity(const llama_model& model, const std::vector<std::int32_t>& tokens,
-                             Progress progress = nullptr) {
-  const std::size_t w = static_cast<std::size_t>(model.config.seq_len), vocab = model.config.vocab_size;
+                             Progress progress = nullptr, std::size_t window = 0) {
+  const std::size_t w = window ? std::min<std::size_t>(window, static_cast<std::size_t>(model.config.seq_len))
+                               : static_cast<std::size_t>(model.config.seq_len);
+  const std::size_t vocab = model.config.vocab_size;
   perplexity_result r;
   llama_session s(model);
   std::vector<float> logits;
@@ -85,10 +89,11 @@ perplexity_result perplexity(const llama_model& model, const std::vector<std::in
       ++r.predicted;
     }
     ++r.windows;
-    if constexpr (!std::is_same_v<Progress, void (*)(std::size_t, std::size_t)>) {
-      progress(r.windows, total);
-    } else {
+    if constexpr (std::is_same_v<Progress, std::nullptr_t>) {
+    } else if constexpr (std::is_pointer_v<Progress>) {
       if (progress) progress(r.windows, total);
+    } else {
+      progress(r.windows, total);
     }
   }
   r.ppl = r.predicted ? std::exp(r.nll / double(r.predicted)) : 0.0;

@@ -1,0 +1,93 @@
+// Model and tokenizer loading: llama-architecture GGUF files and llama2.c checkpoints, chosen by the file's magic.
+#pragma once
+
+// GGUF: hyper-parameters from the llama.* keys (embedding_length, feed_forward_length,
+// block_count, attention.head_count(_kv), context_length, attention.layer_norm_rms_epsilon,
+// rope.freq_base), F32 tensors by their GGUF names; output.weight optional (absent =
+// tied to token_embd.weight). The tokenizer comes from tokenizer.ggml.tokens / scores and
+// the bos / eos ids (U+2581 in pieces is a space). Other tensor types are an
+// unsupported_error naming the tensor (quantized GGUF layers come with the ggml formats).
+// llama2.c: the checkpoint and a tokenizer file (tok512.bin format) given separately.
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "pare/core/error.hpp"
+#include "pare/io/gguf.hpp"
+#include "pare/io/llama2c.hpp"
+#include "pare/model/llama_model.hpp"
+#include "pare/model/tokenizer.hpp"
+
+PARE_NAMESPACE_BEGIN
+
+inline llama_model llama_model_from_gguf(const gguf_file& g) {
+  const std::string arch = g.get_or<std::string>("general.architecture", "");
+  if (arch != "llama")
+    detail::fail<unsupported_error>("llama_model_from_gguf: general.architecture: expected 'llama', got '", arch, "'");
+  llama_config c;
+  c.dim = g.get<int>("llama.embedding_length");
+  c.hidden_dim = g.get<int>("llama.feed_forward_length");
+  c.n_layers = g.get<int>("llama.block_count");
+  c.n_heads = g.get<int>("llama.attention.head_count");
+  c.n_kv_heads = g.get_or<int>("llama.attention.head_count_kv", c.n_heads);
+  c.seq_len = g.get<int>("llama.context_length");
+  c.norm_eps = g.get_or<float>("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  c.rope_theta = g.get_or<float>("llama.rope.freq_base", 10000.0f);
+  const gguf_tensor& emb = g.tensor("token_embd.weight");
+  c.vocab_size = static_cast<int>(emb.rows());
+  const bool tied = g.find_tensor("output.weight") == nullptr;
+  return llama_model::from_tensors(
+      c,
+      [&](const std::string& name) {
+        const matrix_view<const float> m = g.f32_matrix(name);
+        return tensor_view<const float>(m.row_ptr(0), shape_t{m.rows(), m.cols()});
+      },
+      tied);
+}
+
+inline tokenizer tokenizer_from_gguf(const gguf_file& g) {
+  return tokenizer::from_gguf_pieces(g.get<std::vector<std::string>>("tokenizer.ggml.tokens"),
+                                     g.get<std::vector<float>>("tokenizer.ggml.scores"),
+                                     g.get_or<std::int32_t>("tokenizer.ggml.bos_token_id", 1),
+                                     g.get_or<std::int32_t>("tokenizer.ggml.eos_token_id", 2));
+}
+
+/// A llama2.c tokenizer file: int32 max_token_length, then per token float32 score,
+/// int32 length, bytes. format_error / io_error naming the path.
+inline tokenizer load_llama2c_tokenizer(const std::string& path, int vocab_size) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) detail::fail<io_error>("load_llama2c_tokenizer: cannot open '", path, "'");
+  std::int32_t max_len = 0;
+  if (!in.read(reinterpret_cast<char*>(&max_len), 4) || max_len <= 0 || max_len > (1 << 20))
+    detail::fail<format_error>("tokenizer '", path, "': byte 0: max_token_length: expected 1..2^20, got ", max_len);
+  std::vector<std::string> pieces;
+  std::vector<float> scores;
+  for (int i = 0; i < vocab_size; ++i) {
+    float score = 0;
+    std::int32_t len = 0;
+    const auto at = static_cast<long long>(in.tellg());
+    if (!in.read(reinterpret_cast<char*>(&score), 4) || !in.read(reinterpret_cast<char*>(&len), 4))
+      detail::fail<format_error>("tokenizer '", path, "': byte ", at, ": token ", i, ": truncated");
+    if (len < 0 || len > max_len)
+      detail::fail<format_error>("tokenizer '", path, "': byte ", at + 4, ": token ", i, ": length ", len,
+                                 " outside [0, ", max_len, "]");
+    std::string s(static_cast<std::size_t>(len), '\0');
+    if (len && !in.read(&s[0], len))
+      detail::fail<format_error>("tokenizer '", path, "': byte ", at + 8, ": token ", i, ": truncated");
+    pieces.push_back(std::move(s));
+    scores.push_back(score);
+  }
+  return tokenizer(std::move(pieces), std::move(scores), 1, 2);
+}
+
+/// True if the file at `path` starts with the GGUF magic.
+inline bool is_gguf_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char m[4] = {};
+  return in.read(m, 4) && std::memcmp(m, "GGUF", 4) == 0;
+}
+
+PARE_NAMESPACE_END
