@@ -45,12 +45,14 @@
 // io: model files
 #include "pare/io/atomic_file.hpp"
 #include "pare/io/gguf.hpp"
+#include "pare/io/gguf_writer.hpp"
 #include "pare/io/gguf_types.hpp"
 #include "pare/io/llama2c.hpp"
 #include "pare/io/mapped_file.hpp"
 
 // model: reference LLaMA model and what runs on it
 #include "pare/model/calibration.hpp"
+#include "pare/model/export_gguf.hpp"
 #include "pare/model/compress.hpp"
 #include "pare/model/linear.hpp"
 #include "pare/model/llama_config.hpp"

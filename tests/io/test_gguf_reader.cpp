@@ -181,3 +181,74 @@ TEST_CASE("gguf: stories260K.gguf holds the llama2.c checkpoint's tensors bit fo
   }
   CHECK(compared == ck.tensor_names().size());
 }
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "pare/io/gguf_writer.hpp"
+
+namespace {
+std::vector<std::uint8_t> read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(in)), {});
+}
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("pare_gguf_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+}  // namespace
+
+TEST_CASE("gguf writer: reproduces the hand-built file and ggml-org's stories260K.gguf byte for byte") {
+  const auto bytes = small_gguf();
+  const auto g = pare::gguf_file::from_bytes(bytes.data(), bytes.size());
+  const std::string p1 = temp_path("small.gguf");
+  pare::copy_gguf(g, p1);
+  std::vector<std::uint8_t> padded = bytes;  // the writer also pads after the last tensor
+  padded.resize((bytes.size() + 63) / 64 * 64, 0);
+  CHECK(read_all(p1) == padded);
+  const std::string p2 = temp_path("stories.gguf");
+  pare::copy_gguf(pare::gguf_file::open(pare_test::data_path("models/stories260K.gguf")), p2);
+  CHECK(read_all(p2) == read_all(pare_test::data_path("models/stories260K.gguf")));
+  std::filesystem::remove(p1);
+  std::filesystem::remove(p2);
+}
+
+TEST_CASE("gguf writer: typed values round-trip; misuse is an error and leaves no file") {
+  const std::string path = temp_path("typed.gguf");
+  {
+    pare::gguf_writer w(path);
+    w.set_alignment(16);
+    w.set("a.u8", std::uint8_t(7));
+    w.set("a.i16", std::int16_t(-7));
+    w.set("a.f64", 0.125);
+    w.set("a.flag", false);
+    w.set("a.list", std::vector<std::int32_t>{4, -5, 6});
+    w.set("a.names", std::vector<std::string>{"x", "", "yz"});
+    w.add_tensor("t", 0, {4, 2});
+    w.write_header();
+    const float data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    CHECK_THROWS_AS(w.write_tensor("u", data, sizeof data), pare::argument_error);
+    CHECK_THROWS_AS(w.write_tensor("t", data, 4), pare::argument_error);
+    w.write_tensor("t", data, sizeof data);
+    w.finish();
+  }
+  const auto g = pare::gguf_file::open(path);
+  CHECK(g.alignment() == 16);
+  CHECK(g.value("a.u8").type == pare::gguf_type::uint8);
+  CHECK(g.get<int>("a.i16") == -7);
+  CHECK(g.get<double>("a.f64") == 0.125);
+  CHECK_FALSE(g.get<bool>("a.flag"));
+  CHECK(g.get<std::vector<int>>("a.list") == std::vector<int>{4, -5, 6});
+  CHECK(g.get<std::vector<std::string>>("a.names") == std::vector<std::string>{"x", "", "yz"});
+  CHECK(g.f32_matrix("t")(1, 3) == 8.0f);
+  std::filesystem::remove(path);
+  const std::string never = temp_path("never.gguf");
+  {
+    pare::gguf_writer w(never);
+    w.add_tensor("t", 0, {4});
+    CHECK_THROWS_AS(w.add_tensor("q", 8, {20}), pare::argument_error);  // 20 not a multiple of 32 (q8_0)
+    w.write_header();
+    CHECK_THROWS_AS(w.finish(), pare::argument_error);  // t never written
+  }
+  CHECK_FALSE(std::filesystem::exists(never));
+}

@@ -66,6 +66,7 @@ class tokenizer {
   std::int32_t bos() const noexcept { return bos_; }
   std::int32_t eos() const noexcept { return eos_; }
   const std::string& piece(std::int32_t id) const { return pieces_.at(static_cast<std::size_t>(id)); }
+  float score(std::int32_t id) const { return scores_.at(static_cast<std::size_t>(id)); }
 
   std::vector<std::int32_t> encode(const std::string& text, bool add_bos = true, bool add_eos = false) const {
     std::vector<std::int32_t> t;
