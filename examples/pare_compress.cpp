@@ -8,9 +8,18 @@
 // order to a fresh copy of the model. Steps:
 //   quant:<config>      pare quantization of every selected linear layer, e.g.
 //                       quant:int8:per_channel:sym, quant:int4:g32:asym:mse (see quant_config)
+//   quant:ggml:<type>[:imatrix]   llama.cpp's block formats, byte-identical to ggml
+//                       (f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_K q3_K q4_K q5_K q6_K iq4_nl);
+//                       a layer whose width the format cannot take falls back as in
+//                       llama.cpp's quantize (the report lists it). ":imatrix" weighs the
+//                       rounding by llama.cpp's importance matrix (mean x² per input), taken
+//                       from --calib text (default text/tinystories_sample_cs336.txt, which
+//                       is not part of the perplexity text).
 // A first row "fp32" is always measured as the baseline. With no --recipe the default
 // table runs. Without --model, stories260K is looked for in $PARE_DATA_DIR/models, the
 // build's data directory, ../shared/data/models and the current directory.
+// --out PATH.gguf (with exactly one --recipe of ggml steps, or none for fp32) writes the
+// compressed model as a GGUF llama.cpp loads (written to a temporary, then renamed).
 // Exit codes: 0 success, 1 bad arguments or files (message on stderr), 2 no model found.
 
 #include <chrono>
@@ -30,6 +39,8 @@
 #include "pare/core/parallel.hpp"
 #include "pare/io/llama2c.hpp"
 #include "pare/model/compress.hpp"
+#include "pare/model/export_model_gguf.hpp"
+#include "pare/model/ggml_compress.hpp"
 #include "pare/model/load.hpp"
 #include "pare/model/perplexity.hpp"
 #include "pare/model/tokenizer.hpp"
@@ -43,7 +54,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct options {
-  std::string model, tokenizer, text, out, report = "md";
+  std::string model, tokenizer, text, calib, out, report = "md";
   std::vector<std::string> recipes, include, exclude;
   std::size_t threads = 0, max_tokens = 0, window = 512;
 };
@@ -82,13 +93,16 @@ options parse_args(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       std::cout << "usage: pare-compress [--model PATH] [--tokenizer PATH] [--text PATH] [--recipe STEP[,STEP...]]...\n"
                    "                     [--out PATH] [--threads N] [--report md|json] [--max-tokens N]\n"
-                   "                     [--include GLOB] [--exclude GLOB] [--window N]\n"
+                   "                     [--include GLOB] [--exclude GLOB] [--window N] [--calib PATH]\n"
                    "models: llama2.c checkpoints (with --tokenizer, default tok512.bin beside them) or GGUF (llama)\n"
-                   "steps: quant:<config>   e.g. quant:int8:per_channel:sym  quant:int4:g32:asym:mse\n";
+                   "steps: quant:<config>   e.g. quant:int8:per_channel:sym  quant:int4:g32:asym:mse\n"
+                   "       quant:ggml:<type>[:imatrix]   e.g. quant:ggml:q8_0  quant:ggml:q4_K:imatrix\n"
+                   "--out PATH.gguf writes the model of the one --recipe (ggml steps only) as GGUF\n";
       std::exit(0);
     } else if (a == "--model") o.model = value();
     else if (a == "--tokenizer") o.tokenizer = value();
     else if (a == "--text") o.text = value();
+    else if (a == "--calib") o.calib = value();
     else if (a == "--recipe") o.recipes.push_back(value());
     else if (a == "--out") o.out = value();
     else if (a == "--threads") o.threads = parse_count(a, value());
@@ -101,8 +115,14 @@ options parse_args(int argc, char** argv) {
       if (o.report != "md" && o.report != "json") usage_error("--report: expected 'md' or 'json', got '" + o.report + "'");
     } else usage_error("unknown argument '" + a + "'");
   }
-  if (!o.out.empty())
-    usage_error("--out: writing compressed model files is not available yet (GGUF/safetensors writers are in progress)");
+  if (!o.out.empty()) {
+    const std::string ext = fs::path(o.out).extension().string();
+    if (ext != ".gguf")
+      usage_error("--out '" + o.out + "': expected a .gguf path (the GGUF writer is the one output format so far)");
+    if (o.recipes.size() > 1)
+      usage_error("--out: expected at most one --recipe (the model written is that recipe's), got " +
+                  std::to_string(o.recipes.size()));
+  }
   return o;
 }
 
@@ -128,6 +148,12 @@ std::string data_file(const std::string& model_path, const std::string& rel) {
     if (fs::is_regular_file(fs::path(env) / rel)) return (fs::path(env) / rel).string();
   return (fs::path(PARE_DATA_DIR_DEFAULT) / rel).string();
 }
+
+struct recipe_step {
+  bool is_ggml = false;
+  pare::quant_config cfg;
+  pare::ggml_quant_spec ggml;
+};
 
 struct row {
   std::string recipe;
@@ -218,23 +244,58 @@ int main(int argc, char** argv) {
     if (opt.max_tokens && tokens.size() > opt.max_tokens) tokens.resize(opt.max_tokens);
 
     std::vector<std::string> recipes = opt.recipes;
-    if (recipes.empty())
-      recipes = {"quant:int8:per_channel:sym", "quant:int4:g32:sym", "quant:int4:g32:asym", "quant:int4:g32:sym:mse",
-                 "quant:int4:g32:asym:mse"};
+    if (recipes.empty() && opt.out.empty())
+      recipes = {"quant:int8:per_channel:sym", "quant:int4:g32:sym",  "quant:int4:g32:asym",
+                 "quant:int4:g32:sym:mse",     "quant:int4:g32:asym:mse", "quant:ggml:q8_0",
+                 "quant:ggml:q4_0",            "quant:ggml:q4_1",     "quant:ggml:iq4_nl"};
     // Validate every recipe before the long work starts.
-    std::vector<std::vector<pare::quant_config>> plans;
+    std::vector<std::vector<recipe_step>> plans;
+    bool need_calib = false;
     for (const std::string& r : recipes) {
-      std::vector<pare::quant_config> steps;
+      std::vector<recipe_step> steps;
       for (const std::string& step : split(r, ',')) {
         if (step.rfind("quant:", 0) != 0)
-          usage_error("--recipe '" + r + "': step '" + step + "': expected 'quant:<config>' (other methods are not available yet)");
+          usage_error("--recipe '" + r + "': step '" + step +
+                      "': expected 'quant:<config>' or 'quant:ggml:<type>' (other methods are not available yet)");
         try {
-          steps.push_back(pare::quant_config::parse(step.substr(6)));
+          recipe_step st;
+          if (step.rfind("quant:ggml:", 0) == 0) {
+            st.is_ggml = true;
+            st.ggml = pare::ggml_quant_spec::parse(step.substr(11));
+            need_calib = need_calib || st.ggml.imatrix;
+          } else {
+            st.cfg = pare::quant_config::parse(step.substr(6));
+          }
+          if (!opt.out.empty() && !st.is_ggml)
+            usage_error("--out '" + opt.out + "': step '" + step +
+                        "' makes layers GGUF has no type for (expected quant:ggml:<type> steps)");
+          steps.push_back(st);
         } catch (const pare::error& e) {
           usage_error("--recipe '" + r + "': " + e.what());
         }
       }
       plans.push_back(steps);
+    }
+    // Importance matrix: mean x² of every linear layer's input over the calibration text.
+    std::unique_ptr<pare::calibration_capture> calib;
+    if (need_calib) {
+      const std::string calib_path =
+          opt.calib.empty() ? data_file(model_path, "text/tinystories_sample_cs336.txt") : opt.calib;
+      std::ifstream cin_(calib_path, std::ios::binary);
+      if (!cin_) pare::detail::fail<pare::io_error>("cannot open calibration text '", calib_path, "'");
+      std::stringstream cs;
+      cs << cin_.rdbuf();
+      const std::vector<std::int32_t> ctoks = pare::protocol_tokens(tok, cs.str());
+      pare::llama_model m = fresh_model();
+      calib = std::make_unique<pare::calibration_capture>(pare::calibration_capture::options{false, true, "", {}});
+      const std::size_t win = std::min<std::size_t>(opt.window, static_cast<std::size_t>(m.config.seq_len));
+      std::cerr << "[calibration] " << ctoks.size() << " tokens of " << calib_path << "\n";
+      for (std::size_t at = 0; at < ctoks.size(); at += win) {
+        pare::llama_session s(m);
+        s.set_observer(calib.get());
+        std::vector<float> logits;
+        s.forward(ctoks.data() + at, std::min(win, ctoks.size() - at), logits);
+      }
     }
     auto selected = [&](const std::string& name) {
       bool in = opt.include.empty();
@@ -262,11 +323,20 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < recipes.size(); ++i) {
       pare::llama_model m = fresh_model();
       std::vector<pare::layer_change> changes;
-      for (const pare::quant_config& c : plans[i]) {
-        auto ch = pare::quantize_linears(m, c, selected);
+      for (const recipe_step& st : plans[i]) {
+        auto ch = st.is_ggml ? pare::quantize_linears_ggml(m, st.ggml, selected, calib.get())
+                             : pare::quantize_linears(m, st.cfg, selected);
         changes.insert(changes.end(), ch.begin(), ch.end());
       }
       evaluate(recipes[i], m, std::move(changes));
+      if (!opt.out.empty()) {
+        pare::write_model_gguf(m, tok, opt.out);
+        std::cerr << "[" << recipes[i] << "] wrote " << opt.out << " (" << fs::file_size(opt.out) << " bytes)\n";
+      }
+    }
+    if (!opt.out.empty() && recipes.empty()) {
+      pare::write_model_gguf(fresh_model(), tok, opt.out);
+      std::cerr << "[fp32] wrote " << opt.out << " (" << fs::file_size(opt.out) << " bytes)\n";
     }
 
     const double base = rows.front().ppl.ppl;

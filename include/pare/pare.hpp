@@ -43,7 +43,15 @@
 #include "pare/quant/scheme.hpp"
 
 // io: model files
+#include "pare/ggml/quantize.hpp"
+#include "pare/ggml/quantizer.hpp"
+#include "pare/ggml/types.hpp"
+#include "pare/ggml/weight_source.hpp"
 #include "pare/io/atomic_file.hpp"
+#include "pare/io/compressed_tensors.hpp"
+#include "pare/io/llama2c_writer.hpp"
+#include "pare/io/safetensors.hpp"
+#include "pare/io/safetensors_writer.hpp"
 #include "pare/io/gguf.hpp"
 #include "pare/io/gguf_writer.hpp"
 #include "pare/io/gguf_types.hpp"
@@ -53,6 +61,10 @@
 // model: reference LLaMA model and what runs on it
 #include "pare/model/calibration.hpp"
 #include "pare/model/export_gguf.hpp"
+#include "pare/model/export_llama2c.hpp"
+#include "pare/model/export_model_gguf.hpp"
+#include "pare/model/ggml_compress.hpp"
+#include "pare/model/ggml_linear.hpp"
 #include "pare/model/compress.hpp"
 #include "pare/model/linear.hpp"
 #include "pare/model/llama_config.hpp"

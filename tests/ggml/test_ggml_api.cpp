@@ -116,3 +116,23 @@ TEST_CASE("an all-zero matrix stays exactly zero in every format", "[ggml]") {
     for (float v : back) CHECK(v == 0.0f);
   }
 }
+
+#include "pare/ggml/quantizer.hpp"
+
+TEST_CASE("quantizer<ggml::q4_K> is the compile-time twin of the runtime ggml config", "[ggml][policy]") {
+  const std::vector<float> w = pare_test::gaussian(6 * 512, 5);
+  const pare::matrix_view<const float> m(w.data(), 6, 512);
+  const std::vector<float> imat = pare_test::uniform(512, 6, 0.1, 2.0);
+  pare::quantizer<pare::ggml::q4_K> q;
+  CHECK(q.config().str() == "ggml:q4_K");
+  CHECK(pare::ggml::ggml_config::parse(q.config().str()) == q.config());
+  CHECK(q.quantize(m).bytes() == pare::ggml::quantize(m, type::q4_K).bytes());
+  CHECK(q.quantize(m, imat).bytes() == pare::ggml::quantize(m, type::q4_K, imat).bytes());
+  CHECK(q.quantize(m, imat).bytes() != q.quantize(m).bytes());
+  std::vector<float> y(w.size());
+  q.fake_quantize(m, pare::matrix_view<float>(y.data(), 6, 512));
+  CHECK(y == pare::ggml::quantize(m, type::q4_K).dequantize());
+  pare::quantizer<pare::ggml::iq4_nl> qi;
+  CHECK(qi(m).format() == type::iq4_nl);
+  CHECK_THROWS_AS(pare::ggml::ggml_config::parse("ggml:q9_K"), pare::argument_error);
+}

@@ -49,7 +49,7 @@ TEST_CASE("atomic_file writes through a temporary and leaves the destination unt
   fs::remove_all(d);
 }
 
-TEST_CASE("mapped_file maps or reads the same bytes; errors name the path") {
+TEST_CASE("mapped_file maps or reads the same bytes, errors name the path") {
   const fs::path d = temp_dir();
   const std::string path = (d / "data.bin").string();
   std::vector<std::uint8_t> bytes(10000);

@@ -213,7 +213,7 @@ TEST_CASE("gguf writer: reproduces the hand-built file and ggml-org's stories260
   std::filesystem::remove(p2);
 }
 
-TEST_CASE("gguf writer: typed values round-trip; misuse is an error and leaves no file") {
+TEST_CASE("gguf writer: typed values round-trip, misuse is an error and leaves no file") {
   const std::string path = temp_path("typed.gguf");
   {
     pare::gguf_writer w(path);

@@ -13,7 +13,9 @@ namespace {
 template <class F>
 void for_each_variant(F&& f) {
   pare::for_each_isa(pare::detected_isas(), [&](pare::isa level) {
-    if (level != pare::isa::scalar && level != pare::isa::avx2 && level != pare::isa::avx512bw) return;
+    if (level != pare::isa::scalar && level != pare::isa::avx2 && level != pare::isa::avx512bw &&
+        level != pare::isa::neon)
+      return;
     pare::set_enabled_isas(pare::with_lower_levels(level));
     f(level);
   });
@@ -74,7 +76,7 @@ TEST_CASE("fp32 matmul: strided and misaligned views, errors") {
                   pare::shape_error);
 }
 
-TEST_CASE("fused fake-quant linear equals matmul of fake_quantize(W) bit for bit; learned parameters; errors") {
+TEST_CASE("fused fake-quant linear equals matmul of fake_quantize(W) bit for bit, learned parameters, errors") {
   const std::size_t m = 9, n = 37, k = 128;
   const auto x = pare_test::gaussian(m * k, 3), w = pare_test::gaussian(n * k, 4);
   const pare::matrix_view<const float> xv(x.data(), m, k), wv(w.data(), n, k);

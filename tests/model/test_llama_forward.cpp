@@ -55,7 +55,7 @@ std::int32_t argmax(const std::vector<float>& v) {
 
 }  // namespace
 
-TEST_CASE("greedy decoding of stories260K reproduces the known story; next-token figures match") {
+TEST_CASE("greedy decoding of stories260K reproduces the known story, next-token figures match") {
   const auto ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));
   const pare::llama_model model = pare::llama_model::from_llama2c(ck);
   const auto pieces = read_pieces(pare_test::data_path("models/tok512.bin"));
@@ -89,7 +89,7 @@ TEST_CASE("greedy decoding of stories260K reproduces the known story; next-token
   CHECK(text.substr(0, expected_story.size()) == expected_story);
 }
 
-TEST_CASE("the fp32 forward pass agrees with a float64 evaluation; batched prefill equals token-by-token decoding") {
+TEST_CASE("the fp32 forward pass agrees with a float64 evaluation, batched prefill equals token-by-token decoding") {
   const auto ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));
   const pare::llama_model model = pare::llama_model::from_llama2c(ck);
   std::vector<std::int32_t> toks{1, 403, 407, 261, 378, 11, 300, 42, 7, 450, 499, 259, 3, 260, 262, 263, 400, 401, 402, 30};

@@ -114,7 +114,7 @@ TEST_CASE("kl_observer: the asymmetric range is [max(min, -t), min(max, t)]") {
   CHECK(rr.hi > 0.0f);
 }
 
-TEST_CASE("kl_observer streams: batches equal one batch in exact mode; histogram mode stays close") {
+TEST_CASE("kl_observer streams: batches equal one batch in exact mode, histogram mode stays close") {
   const auto x = obs_oracle::gaussian_with_outliers(40000, 5, 10, 25.0);
   const pare::int_format fmt{8, true};
   pare::kl_observer o;

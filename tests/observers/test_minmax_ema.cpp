@@ -66,7 +66,7 @@ TEST_CASE("ema_minmax_observer follows the float64 recurrence over several batch
   }
 }
 
-TEST_CASE("ema_minmax_observer on one batch is minmax; a strided view is one batch") {
+TEST_CASE("ema_minmax_observer on one batch is minmax, a strided view is one batch") {
   const auto x = pare_test::gaussian(300, 3);
   const auto a = pare::observe_range(pare::ema_minmax_observer{0.3f}, x.data(), x.size(), int8, asym);
   const auto b = pare::observe_range(pare::minmax_observer{}, x.data(), x.size(), int8, asym);

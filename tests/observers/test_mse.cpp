@@ -124,7 +124,7 @@ TEST_CASE("mse_observer equals a brute-force search over the same alpha grid") {
   }
 }
 
-TEST_CASE("mse_observer: alpha = 1 reproduces minmax's parameters; the grid has 81 candidates by default") {
+TEST_CASE("mse_observer: alpha = 1 reproduces minmax's parameters, the grid has 81 candidates by default") {
   CHECK(pare::mse_observer{}.last_candidate() == 80);
   CHECK(pare::mse_observer{100, 0.7f}.last_candidate() == 70);
   CHECK(pare::mse_observer{100, 0.99f}.last_candidate() == 99);
@@ -142,7 +142,7 @@ TEST_CASE("mse_observer: alpha = 1 reproduces minmax's parameters; the grid has 
   }
 }
 
-TEST_CASE("mse_observer streams: batches equal one batch in exact mode; histogram mode stays close") {
+TEST_CASE("mse_observer streams: batches equal one batch in exact mode, histogram mode stays close") {
   const auto x = obs_oracle::gaussian_with_outliers(30000, 77, 20, 15.0);
   const pare::int_format fmt{4, true};
   for (auto scheme : {pare::scheme_kind::symmetric, pare::scheme_kind::asymmetric}) {

@@ -99,7 +99,7 @@ TEST_CASE("all-zero, constant and single-value data") {
   }
 }
 
-TEST_CASE("an empty observer throws pare::error; NaN and Inf throw value_error naming the index") {
+TEST_CASE("an empty observer throws pare::error, NaN and Inf throw value_error naming the index") {
   const pare::int_format fmt{8, true};
   for (auto o : all_observers()) {
     INFO(to_string(o));

@@ -165,7 +165,7 @@ TEST_CASE("edge cases: all-zero group, constant group, +-max, ties") {
   for (std::size_t j = 0; j < t.size(); ++j) CHECK(qt.code(0, j) == want[j]);
 }
 
-TEST_CASE("non-finite values are rejected with their position; bad configs name the argument") {
+TEST_CASE("non-finite values are rejected with their position, bad configs name the argument") {
   std::vector<float> w = pare_test::gaussian(6 * 8, 7);
   w[3 * 8 + 5] = std::numeric_limits<float>::quiet_NaN();
   w[4 * 8 + 1] = std::numeric_limits<float>::infinity();
@@ -200,7 +200,7 @@ TEST_CASE("non-finite values are rejected with their position; bad configs name 
                   pare::shape_error);
 }
 
-TEST_CASE("dequantize and fake_quantize agree with the codes; strided inputs and outputs work") {
+TEST_CASE("dequantize and fake_quantize agree with the codes, strided inputs and outputs work") {
   const std::size_t rows = 7, cols = 64;
   std::vector<float> big = pare_test::gaussian(rows * 2 * cols, 11);
   // A strided view: every other column of a [7, 128] buffer.
@@ -289,7 +289,7 @@ TEST_CASE("storage size and bits per weight count codes, scales and zero points"
   CHECK(q8.bits_per_weight() == Approx(8.0 + 32.0 / 128));
 }
 
-TEST_CASE("large matrices (streaming-store path) give the same bytes as row-by-row calls; buffers recycle") {
+TEST_CASE("large matrices (streaming-store path) give the same bytes as row-by-row calls, buffers recycle") {
   const std::size_t rows = 2048, cols = 1024;  // 8 MiB of fp32: the matrix-level calls switch to streaming stores
   const std::vector<float> w = pare_test::gaussian(rows * cols, 31);
   const pare::matrix_view<const float> m(w.data(), rows, cols);

@@ -29,7 +29,8 @@
 // blk.{l}.attn_q/attn_k/attn_v/attn_output.weight, blk.{l}.ffn_norm.weight,
 // blk.{l}.ffn_gate (w1) / ffn_down (w2) / ffn_up (w3).weight, output_norm.weight and,
 // only when the classifier is separate, output.weight. The legacy RoPE tables are
-// validated but not exposed (the model computes RoPE itself).
+// checked to be present (their values are not checked) but not exposed under a name (the
+// model computes RoPE itself); legacy_rope_table() returns them as stored.
 
 #include <algorithm>
 #include <cstddef>
@@ -196,6 +197,16 @@ class llama2c_checkpoint {
 
   /// Byte offset of tensor `name` within the file.
   std::uint64_t offset_of(const std::string& name) const { return find(name, "offset_of").offset; }
+
+  /// The legacy RoPE table as stored, [seq_len, head_size / 2]: freq_cis_imag when `imag`,
+  /// else freq_cis_real. The model does not use it; a writer can copy it to reproduce the
+  /// file byte for byte (pare/io/llama2c_writer.hpp). It follows output_norm.weight.
+  tensor_view<const float> legacy_rope_table(bool imag) const {
+    const std::uint64_t half = std::uint64_t(config_.head_size() / 2), seq = std::uint64_t(config_.seq_len);
+    const std::uint64_t real = find("output_norm.weight", "legacy_rope_table").offset + 4 * std::uint64_t(config_.dim);
+    const std::uint64_t at = real + (imag ? 4 * seq * half : 0);
+    return tensor_view<const float>(buffer_.data() + at / sizeof(float), shape_t{std::size_t(seq), std::size_t(half)});
+  }
 
  private:
   struct entry {

@@ -3,10 +3,15 @@
 
 // GGUF: hyper-parameters from the llama.* keys (embedding_length, feed_forward_length,
 // block_count, attention.head_count(_kv), context_length, attention.layer_norm_rms_epsilon,
-// rope.freq_base), F32 tensors by their GGUF names; output.weight optional (absent =
-// tied to token_embd.weight). The tokenizer comes from tokenizer.ggml.tokens / scores and
-// the bos / eos ids (U+2581 in pieces is a space). Other tensor types are an
-// unsupported_error naming the tensor (quantized GGUF layers come with the ggml formats).
+// rope.freq_base), tensors by their GGUF names; output.weight optional (absent = tied to
+// token_embd.weight). Tensors may be F32 (used in place) or any format of pare/ggml
+// (F16, BF16, Q8_0, Q4_0, ..., Q6_K, IQ4_NL): linear layers in a ggml format become
+// ggml_linear layers holding the file's bytes (integer formats run on the int8/int4
+// kernels), embeddings and norms in those formats are dequantized to fp32. A quantized token_embd without output.weight
+// is both the embedding (dequantized) and the classifier (ggml_linear), as in llama.cpp.
+// Other tensor types are an unsupported_error naming the tensor and its type.
+// The tokenizer comes from tokenizer.ggml.tokens / scores and the bos / eos ids (U+2581
+// in pieces is a space).
 // llama2.c: the checkpoint and a tokenizer file (tok512.bin format) given separately.
 
 #include <cstdint>
@@ -18,6 +23,9 @@
 #include "pare/core/error.hpp"
 #include "pare/io/gguf.hpp"
 #include "pare/io/llama2c.hpp"
+#include "pare/ggml/quantize.hpp"
+#include "pare/ggml/weight_source.hpp"
+#include "pare/model/ggml_linear.hpp"
 #include "pare/model/llama_model.hpp"
 #include "pare/model/tokenizer.hpp"
 
@@ -39,13 +47,37 @@ inline llama_model llama_model_from_gguf(const gguf_file& g) {
   const gguf_tensor& emb = g.tensor("token_embd.weight");
   c.vocab_size = static_cast<int>(emb.rows());
   const bool tied = g.find_tensor("output.weight") == nullptr;
-  return llama_model::from_tensors(
+  auto ggml_of = [&](const gguf_tensor& t) -> const ggml::type_traits* {
+    return t.type == 0 ? nullptr : ggml::find_traits(t.type);
+  };
+  auto block_tensor = [&](const gguf_tensor& t) {
+    std::vector<std::uint8_t> bytes(t.data, t.data + t.bytes);
+    return ggml::ggml_tensor(static_cast<ggml::type>(t.type), t.rows(), t.cols(), std::move(bytes));
+  };
+  std::vector<std::vector<float>> dequantized;  // keeps non-F32 tensors alive while the model copies them
+  llama_model m = llama_model::from_tensors(
       c,
       [&](const std::string& name) {
-        const matrix_view<const float> m = g.f32_matrix(name);
-        return tensor_view<const float>(m.row_ptr(0), shape_t{m.rows(), m.cols()});
+        const gguf_tensor& t = g.tensor(name);
+        if (t.type == 0) {
+          const matrix_view<const float> v = g.f32_matrix(name);
+          return tensor_view<const float>(v.row_ptr(0), shape_t{v.rows(), v.cols()});
+        }
+        if (!ggml_of(t))
+          detail::fail<unsupported_error>("llama_model_from_gguf: tensor '", name, "': type ", t.type_name(),
+                                          " is not supported (expected f32 or one of ", ggml::supported_names(), ")");
+        dequantized.push_back(block_tensor(t).dequantize());
+        return tensor_view<const float>(dequantized.back().data(), shape_t{t.rows(), t.cols()});
       },
       tied);
+  // ggml-format linears keep the file's blocks (bit-identical values; integer kernels for integer formats).
+  for (const std::string& name : m.linear_names()) {
+    const std::string src = (name == "output.weight" && tied) ? "token_embd.weight" : name;
+    const gguf_tensor& t = g.tensor(src);
+    if (t.type != 0 && ggml::find_traits(t.type))
+      m.set_linear(name, std::make_unique<ggml_linear>(block_tensor(t)));
+  }
+  return m;
 }
 
 inline tokenizer tokenizer_from_gguf(const gguf_file& g) {

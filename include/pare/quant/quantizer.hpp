@@ -1,7 +1,8 @@
 // quantizer<Format, Granularity, Scheme, Observer, Rounding>: the compile-time composition of a linear quantizer.
 #pragma once
 
-// A quantizer is assembled from one policy per decision:
+// A quantizer is assembled from one policy per decision (llama.cpp's block formats are
+// policies too: quantizer<ggml::q4_K>, in pare/ggml/quantizer.hpp):
 //
 //   pare::quantizer<pare::int_bits<4>, pare::per_group<128>, pare::asymmetric, pare::mse_observer> q;
 //   pare::quantized_tensor t = q.quantize(pare::matrix_of(w));   // w: [out_features, in_features]
@@ -21,7 +22,7 @@
 
 PARE_NAMESPACE_BEGIN
 
-template <class Format, class Granularity, class Scheme = symmetric, class Observer = minmax_observer,
+template <class Format, class Granularity = void, class Scheme = symmetric, class Observer = minmax_observer,
           class Rounding = nearest_even>
 class quantizer {
   static_assert(is_format_v<Format>,

@@ -1,4 +1,4 @@
-// fp32 y = x·Wᵀ: packed 16-row tiles and FMA micro-kernels (AVX-512F, AVX2+FMA, scalar) behind the runtime dispatch.
+// fp32 y = x·Wᵀ: packed 16-row tiles and FMA micro-kernels (AVX-512F, AVX2+FMA, NEON, scalar) behind the runtime dispatch.
 #pragma once
 
 // packed_f32 stores W [N, K] as [tile][k][16 rows] (padding rows zero), so a micro-kernel
@@ -19,6 +19,7 @@
 #include "pare/core/error.hpp"
 #include "pare/core/parallel.hpp"
 #include "pare/core/tensor_view.hpp"
+#include "pare/kernels/matmul/arm/matmul_f32_neon.hpp"
 
 #if PARE_HAS_X86_KERNELS
 #include <immintrin.h>
@@ -153,6 +154,9 @@ inline const dispatcher<f32_block_fn>& matmul_f32_dispatch() {
 #if PARE_HAS_X86_KERNELS
       {isa::avx512bw, &avx512_f32::matmul_f32_block},
       {isa::avx2, &avx2_f32::matmul_f32_block},
+#endif
+#if defined(__aarch64__)
+      {isa::neon, &neon_f32::matmul_f32_block},
 #endif
       {isa::scalar, &ref::matmul_f32_block}}};
   return d;

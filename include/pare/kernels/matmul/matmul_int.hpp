@@ -25,6 +25,7 @@
 #include "pare/core/tensor_view.hpp"
 #include "pare/kernels/matmul/activations.hpp"
 #include "pare/kernels/matmul/arm/matmul_int_neon.hpp"
+#include "pare/kernels/matmul/arm/matmul_int_neon_dotprod.hpp"
 #include "pare/kernels/matmul/matmul_args.hpp"
 #include "pare/kernels/matmul/packed_weights.hpp"
 #include "pare/kernels/matmul/ref/matmul_int_ref.hpp"
@@ -46,6 +47,9 @@ inline const dispatcher<matmul_block_fn<packed_int8>>& matmul_dispatch(const pac
       {isa::avx512bw, &avx512bw_mm::matmul_int8_block},
       {isa::avx2, &avx2_mm::matmul_int8_block},
 #endif
+#if PARE_HAS_NEON_DOT_KERNELS
+      {isa::neon_dot, &neon_dot_mm::matmul_int8_block},
+#endif
 #if defined(__aarch64__)
       {isa::neon, &neon_mm::matmul_int8_block},
 #endif
@@ -58,6 +62,9 @@ inline const dispatcher<matmul_block_fn<packed_int4>>& matmul_dispatch(const pac
       {isa::avx512vnni, &avx512vnni_mm::matmul_int4_block},
       {isa::avx512bw, &avx512bw_mm::matmul_int4_block},
       {isa::avx2, &avx2_mm::matmul_int4_block},
+#endif
+#if PARE_HAS_NEON_DOT_KERNELS
+      {isa::neon_dot, &neon_dot_mm::matmul_int4_block},
 #endif
 #if defined(__aarch64__)
       {isa::neon, &neon_mm::matmul_int4_block},
