@@ -20,6 +20,9 @@
 // build's data directory, ../shared/data/models and the current directory.
 // --out PATH.gguf (with exactly one --recipe of ggml steps, or none for fp32) writes the
 // compressed model as a GGUF llama.cpp loads (written to a temporary, then renamed).
+// --no-eval (GGUF input): file mode, like llama.cpp's quantize: every selected 2-D float
+// tensor of the file is converted one at a time (files larger than memory work), no
+// model is loaded or measured; GGUF files of other architectures always use this mode.
 // Exit codes: 0 success, 1 bad arguments or files (message on stderr), 2 no model found.
 
 #include <chrono>
@@ -29,6 +32,7 @@
 #include <filesystem>
 #include <fnmatch.h>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -40,6 +44,7 @@
 #include "pare/io/llama2c.hpp"
 #include "pare/model/compress.hpp"
 #include "pare/model/export_model_gguf.hpp"
+#include "pare/ggml/quantize_gguf.hpp"
 #include "pare/model/ggml_compress.hpp"
 #include "pare/model/load.hpp"
 #include "pare/model/perplexity.hpp"
@@ -57,6 +62,7 @@ struct options {
   std::string model, tokenizer, text, calib, out, report = "md";
   std::vector<std::string> recipes, include, exclude;
   std::size_t threads = 0, max_tokens = 0, window = 512;
+  bool no_eval = false;
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -93,16 +99,19 @@ options parse_args(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       std::cout << "usage: pare-compress [--model PATH] [--tokenizer PATH] [--text PATH] [--recipe STEP[,STEP...]]...\n"
                    "                     [--out PATH] [--threads N] [--report md|json] [--max-tokens N]\n"
-                   "                     [--include GLOB] [--exclude GLOB] [--window N] [--calib PATH]\n"
+                   "                     [--include GLOB] [--exclude GLOB] [--window N] [--calib PATH] [--no-eval]\n"
                    "models: llama2.c checkpoints (with --tokenizer, default tok512.bin beside them) or GGUF (llama)\n"
                    "steps: quant:<config>   e.g. quant:int8:per_channel:sym  quant:int4:g32:asym:mse\n"
                    "       quant:ggml:<type>[:imatrix]   e.g. quant:ggml:q8_0  quant:ggml:q4_K:imatrix\n"
-                   "--out PATH.gguf writes the model of the one --recipe (ggml steps only) as GGUF\n";
+                   "--out PATH.gguf writes the model of the one --recipe (ggml steps only) as GGUF\n"
+                   "--no-eval (GGUF input, with --out): convert tensor by tensor like llama.cpp's quantize, no\n"
+                   "          model load or perplexity (also the mode for GGUF files that are not llama models)\n";
       std::exit(0);
     } else if (a == "--model") o.model = value();
     else if (a == "--tokenizer") o.tokenizer = value();
     else if (a == "--text") o.text = value();
     else if (a == "--calib") o.calib = value();
+    else if (a == "--no-eval") o.no_eval = true;
     else if (a == "--recipe") o.recipes.push_back(value());
     else if (a == "--out") o.out = value();
     else if (a == "--threads") o.threads = parse_count(a, value());
@@ -192,6 +201,51 @@ void measure_speed(const pare::llama_model& m, const std::vector<std::int32_t>& 
   r.decode_tps = double(steps) / seconds_since(t0);
 }
 
+/// --include / --exclude globs as a tensor-name predicate.
+std::function<bool(const std::string&)> selected_by(const options& opt) {
+  return [&opt](const std::string& name) {
+    bool in = opt.include.empty();
+    for (const auto& g : opt.include) in = in || fnmatch(g.c_str(), name.c_str(), 0) == 0;
+    for (const auto& g : opt.exclude) in = in && fnmatch(g.c_str(), name.c_str(), 0) != 0;
+    return in;
+  };
+}
+
+/// File mode: one quant:ggml:<type> step applied to every selected 2-D float tensor of a
+/// GGUF, streamed to --out; prints what changed. Exit code as main's.
+int quantize_file(const pare::gguf_file& in, const std::string& model_path, const options& opt,
+                  const std::function<bool(const std::string&)>& select) {
+  if (opt.out.empty()) usage_error("file mode (--no-eval, or a GGUF that is not a llama model) needs --out PATH.gguf");
+  if (opt.recipes.size() != 1 || opt.recipes[0].rfind("quant:ggml:", 0) != 0 || opt.recipes[0].find(',') != std::string::npos)
+    usage_error("file mode: expected exactly one --recipe quant:ggml:<type>");
+  pare::ggml_quant_spec spec;
+  try {
+    spec = pare::ggml_quant_spec::parse(opt.recipes[0].substr(11));
+  } catch (const pare::error& e) {
+    usage_error("--recipe '" + opt.recipes[0] + "': " + e.what());
+  }
+  if (spec.imatrix) usage_error("file mode: ':imatrix' needs calibration through a llama model (drop --no-eval)");
+  pare::ggml::gguf_quantize_options qo;
+  qo.target = spec.type;
+  qo.select = select;
+  qo.progress = [](const std::string& name) { std::cerr << "[quantize] " << name << "\n"; };
+  const auto changes = pare::ggml::quantize_gguf(in, opt.out, qo);
+  std::uint64_t before = 0, after = 0, elems = 0, converted = 0;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    before += changes[i].bytes_in;
+    after += changes[i].bytes_out;
+    elems += in.tensors()[i].elements();
+    converted += changes[i].converted;
+  }
+  std::printf("%s -> %s (%s): %llu of %zu tensors converted, %llu -> %llu bytes, %.3f -> %.3f bits/weight\n",
+              model_path.c_str(), opt.out.c_str(), opt.recipes[0].c_str(), static_cast<unsigned long long>(converted),
+              changes.size(), static_cast<unsigned long long>(before), static_cast<unsigned long long>(after),
+              8.0 * double(before) / double(elems), 8.0 * double(after) / double(elems));
+  for (const auto& c : changes)
+    if (c.fallback) std::printf("  fallback %s: %s -> %s (%s)\n", c.name.c_str(), c.from.c_str(), c.to.c_str(), c.reason.c_str());
+  return 0;
+}
+
 std::string json_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -230,6 +284,10 @@ int main(int argc, char** argv) {
     std::unique_ptr<pare::llama2c_checkpoint> ck;
     if (gguf) gf = std::make_unique<pare::gguf_file>(pare::gguf_file::open(model_path));
     else ck = std::make_unique<pare::llama2c_checkpoint>(pare::llama2c_checkpoint::load(model_path));
+    // File mode (like llama.cpp's quantize): any GGUF, not only llama models, converted
+    // tensor by tensor without loading a model or measuring it.
+    if (gguf && (opt.no_eval || gf->get_or<std::string>("general.architecture", "") != "llama"))
+      return quantize_file(*gf, model_path, opt, selected_by(opt));
     auto fresh_model = [&] { return gguf ? pare::llama_model_from_gguf(*gf) : pare::llama_model::from_llama2c(*ck); };
     const std::string tok_path =
         opt.tokenizer.empty() ? (fs::path(model_path).parent_path() / "tok512.bin").string() : opt.tokenizer;
@@ -297,12 +355,7 @@ int main(int argc, char** argv) {
         s.forward(ctoks.data() + at, std::min(win, ctoks.size() - at), logits);
       }
     }
-    auto selected = [&](const std::string& name) {
-      bool in = opt.include.empty();
-      for (const auto& g : opt.include) in = in || fnmatch(g.c_str(), name.c_str(), 0) == 0;
-      for (const auto& g : opt.exclude) in = in && fnmatch(g.c_str(), name.c_str(), 0) != 0;
-      return in;
-    };
+    const auto selected = selected_by(opt);
 
     std::vector<row> rows;
     auto evaluate = [&](const std::string& name, pare::llama_model& m, std::vector<pare::layer_change> changes) {

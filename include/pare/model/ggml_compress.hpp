@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "pare/ggml/quantize.hpp"
+#include "pare/ggml/quantize_gguf.hpp"
 #include "pare/model/calibration.hpp"
 #include "pare/model/compress.hpp"
 #include "pare/model/ggml_linear.hpp"
@@ -46,21 +47,8 @@ struct ggml_quant_spec {
   std::string str() const { return std::string(ggml::to_string(type)) + (imatrix ? ":imatrix" : ""); }
 };
 
-/// The type llama.cpp would store a row of `cols` in when `t` does not fit it.
-inline ggml::type ggml_fallback_type(ggml::type t, std::size_t cols) {
-  using ggml::type;
-  if (cols % ggml::traits(t).block_size == 0) return t;
-  if (cols % 32 == 0) {
-    switch (t) {
-      case type::q2_K: case type::q3_K: return type::iq4_nl;
-      case type::q4_K: return type::q5_0;
-      case type::q5_K: return type::q5_1;
-      case type::q6_K: return type::q8_0;
-      default: break;
-    }
-  }
-  return type::f16;
-}
+/// The type llama.cpp would store a row of `cols` in when `t` does not fit it (see ggml::fallback_type).
+inline ggml::type ggml_fallback_type(ggml::type t, std::size_t cols) { return ggml::fallback_type(t, cols); }
 
 /// llama.cpp's importance weights of one layer: mean x_k² over the calibration rows.
 inline std::vector<float> imatrix_of(const linear_input_stats& s, const std::string& name) {
