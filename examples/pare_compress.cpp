@@ -23,6 +23,9 @@
 // --no-eval (GGUF input): file mode, like llama.cpp's quantize: every selected 2-D float
 // tensor of the file is converted one at a time (files larger than memory work), no
 // model is loaded or measured; GGUF files of other architectures always use this mode.
+// A .safetensors --model with one quant:<config> step and --out Y.safetensors is file mode
+// too: 2-D ".weight" tensors (not embeddings, norms, lm_head unless --include says so) are
+// written in compressed-tensors' pack-quantized convention (pare/io/quantize_safetensors.hpp).
 // Exit codes: 0 success, 1 bad arguments or files (message on stderr), 2 no model found.
 
 #include <chrono>
@@ -45,6 +48,7 @@
 #include "pare/model/compress.hpp"
 #include "pare/model/export_model_gguf.hpp"
 #include "pare/ggml/quantize_gguf.hpp"
+#include "pare/io/quantize_safetensors.hpp"
 #include "pare/model/ggml_compress.hpp"
 #include "pare/model/load.hpp"
 #include "pare/model/perplexity.hpp"
@@ -104,6 +108,8 @@ options parse_args(int argc, char** argv) {
                    "steps: quant:<config>   e.g. quant:int8:per_channel:sym  quant:int4:g32:asym:mse\n"
                    "       quant:ggml:<type>[:imatrix]   e.g. quant:ggml:q8_0  quant:ggml:q4_K:imatrix\n"
                    "--out PATH.gguf writes the model of the one --recipe (ggml steps only) as GGUF\n"
+                   "--model X.safetensors --recipe quant:<config> --out Y.safetensors: compressed-tensors\n"
+                   "          pack-quantized file (file mode)\n"
                    "--no-eval (GGUF input, with --out): convert tensor by tensor like llama.cpp's quantize, no\n"
                    "          model load or perplexity (also the mode for GGUF files that are not llama models)\n";
       std::exit(0);
@@ -126,8 +132,8 @@ options parse_args(int argc, char** argv) {
   }
   if (!o.out.empty()) {
     const std::string ext = fs::path(o.out).extension().string();
-    if (ext != ".gguf")
-      usage_error("--out '" + o.out + "': expected a .gguf path (the GGUF writer is the one output format so far)");
+    if (ext != ".gguf" && ext != ".safetensors")
+      usage_error("--out '" + o.out + "': expected a .gguf or .safetensors path");
     if (o.recipes.size() > 1)
       usage_error("--out: expected at most one --recipe (the model written is that recipe's), got " +
                   std::to_string(o.recipes.size()));
@@ -246,6 +252,37 @@ int quantize_file(const pare::gguf_file& in, const std::string& model_path, cons
   return 0;
 }
 
+/// File mode for safetensors: one quant:<config> step (pare's integer formats) on every
+/// selected 2-D ".weight" tensor, written as compressed-tensors pack-quantized.
+int quantize_safetensors_file(const std::string& model_path, const options& opt) {
+  if (fs::path(opt.out).extension() != ".safetensors")
+    usage_error("a .safetensors --model needs --out PATH.safetensors (file mode: no model load or perplexity)");
+  if (opt.recipes.size() != 1 || opt.recipes[0].rfind("quant:", 0) != 0 || opt.recipes[0].rfind("quant:ggml:", 0) == 0 ||
+      opt.recipes[0].find(',') != std::string::npos)
+    usage_error("safetensors file mode: expected exactly one --recipe quant:<config> (pare integer formats)");
+  pare::quant_config cfg;
+  try {
+    cfg = pare::quant_config::parse(opt.recipes[0].substr(6));
+  } catch (const pare::error& e) {
+    usage_error("--recipe '" + opt.recipes[0] + "': " + e.what());
+  }
+  const pare::safetensors_file in = pare::safetensors_file::open(model_path);
+  std::function<bool(const std::string&)> select;
+  if (!opt.include.empty() || !opt.exclude.empty()) select = selected_by(opt);
+  const auto changes = pare::quantize_safetensors(in, opt.out, cfg, select);
+  std::size_t before = 0, after = 0, converted = 0;
+  for (const auto& c : changes) {
+    before += c.bytes_in;
+    after += c.bytes_out;
+    converted += c.converted;
+  }
+  std::printf("%s -> %s (%s, compressed-tensors pack-quantized): %zu of %zu tensors converted, %zu -> %zu bytes\n",
+              model_path.c_str(), opt.out.c_str(), opt.recipes[0].c_str(), converted, changes.size(), before, after);
+  for (const auto& c : changes)
+    if (c.fallback) std::printf("  fallback %s: %s (%s)\n", c.name.c_str(), c.format.c_str(), c.reason.c_str());
+  return 0;
+}
+
 std::string json_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -278,6 +315,10 @@ int main(int argc, char** argv) {
         return 2;
       }
     }
+    // safetensors in, safetensors out: pare's integer formats as compressed-tensors pack-quantized.
+    if (fs::path(model_path).extension() == ".safetensors") return quantize_safetensors_file(model_path, opt);
+    if (fs::path(opt.out).extension() == ".safetensors")
+      usage_error("--out '" + opt.out + "': safetensors output needs a .safetensors --model (file mode)");
     // The model is loaded once per report row (each recipe starts from the original).
     const bool gguf = pare::is_gguf_file(model_path);
     std::unique_ptr<pare::gguf_file> gf;
