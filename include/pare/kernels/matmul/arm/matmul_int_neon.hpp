@@ -20,12 +20,25 @@
 #include "pare/kernels/matmul/matmul_args.hpp"
 #include "pare/kernels/matmul/packed_weights.hpp"
 
+// Loops over the register block must be fully unrolled, or GCC's -O2 keeps the
+// accumulator arrays on the stack (a load/store around every vpadal).
+#if !defined(PARE_UNROLL)
+#if defined(__clang__)
+#define PARE_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define PARE_UNROLL _Pragma("GCC unroll 16")
+#else
+#define PARE_UNROLL
+#endif
+#endif
+
 PARE_NAMESPACE_BEGIN
 namespace kernels {
 namespace neon_mm {
 
 /// acc[2v], acc[2v+1] += pairwise products of the 16-byte block v (rows 4v..4v+3) with x.
 inline void dot_block(int32x4_t (&acc)[8], const int8x16_t (&w)[4], int8x16_t x) noexcept {
+  PARE_UNROLL
   for (int v = 0; v < 4; ++v) {
     acc[2 * v] = vpadalq_s16(acc[2 * v], vmull_s8(vget_low_s8(w[v]), vget_low_s8(x)));
     acc[2 * v + 1] = vpadalq_s16(acc[2 * v + 1], vmull_high_s8(w[v], x));
@@ -38,7 +51,8 @@ inline void tile_row(const Packed& w, const matmul_acts& a, std::size_t m, std::
   const std::size_t step = int8 ? 4 : 8, pg = w.padded_group(), gb = pg / step;
   for (std::size_t g = 0; g < w.groups; ++g) {
     int32x4_t acc[8];
-    for (auto& v : acc) v = vdupq_n_s32(0);
+    PARE_UNROLL
+    for (int v = 0; v < 8; ++v) acc[v] = vdupq_n_s32(0);
     for (std::size_t o = 0; o < gb; ++o) {
       const std::int8_t* xq = a.q + m * a.ld + (g * gb + o) * step;
       std::int32_t q0;
@@ -47,6 +61,7 @@ inline void tile_row(const Packed& w, const matmul_acts& a, std::size_t m, std::
       int8x16_t wv[4];
       if constexpr (int8) {
         const std::int8_t* blk = w.codes.data() + (t * (w.kp / 4) + g * gb + o) * 64;
+        PARE_UNROLL
         for (int v = 0; v < 4; ++v) wv[v] = vld1q_s8(blk + 16 * v);
         dot_block(acc, wv, x0);
       } else {
@@ -55,11 +70,13 @@ inline void tile_row(const Packed& w, const matmul_acts& a, std::size_t m, std::
         std::memcpy(&q1, xq + 4, 4);
         const int8x16_t x1 = vreinterpretq_s8_s32(vdupq_n_s32(q1));
         uint8x16_t b[4];
+        PARE_UNROLL
         for (int v = 0; v < 4; ++v) {
           b[v] = vld1q_u8(blk + 16 * v);
           wv[v] = vreinterpretq_s8_u8(vandq_u8(b[v], vdupq_n_u8(0x0F)));
         }
         dot_block(acc, wv, x0);
+        PARE_UNROLL
         for (int v = 0; v < 4; ++v) wv[v] = vreinterpretq_s8_u8(vshrq_n_u8(b[v], 4));
         dot_block(acc, wv, x1);
       }
@@ -67,6 +84,7 @@ inline void tile_row(const Packed& w, const matmul_acts& a, std::size_t m, std::
     const float* sc = w.scales16(t, g);
     const float* of = w.offsets16(t, g);
     const float xs = w.has_offsets() ? float(a.xsum[m * w.groups + g]) : 0.0f;
+    PARE_UNROLL
     for (int v = 0; v < 4; ++v) {
       const float32x4_t s = vcvtq_f32_s32(vpaddq_s32(acc[2 * v], acc[2 * v + 1]));
       float32x4_t p = vfmaq_f32(vld1q_f32(part + 4 * v), s, vld1q_f32(sc + 4 * v));
