@@ -53,6 +53,7 @@
 #include "pare/model/load.hpp"
 #include "pare/model/perplexity.hpp"
 #include "pare/model/tokenizer.hpp"
+#include "pare_compress_steps.hpp"
 
 #ifndef PARE_DATA_DIR_DEFAULT
 #define PARE_DATA_DIR_DEFAULT "../shared/data"
@@ -67,6 +68,7 @@ struct options {
   std::vector<std::string> recipes, include, exclude;
   std::size_t threads = 0, max_tokens = 0, window = 512;
   bool no_eval = false;
+  int sensitivity = -1;  // -1: with the default table, 0 off, 1 on
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -107,6 +109,8 @@ options parse_args(int argc, char** argv) {
                    "models: llama2.c checkpoints (with --tokenizer, default tok512.bin beside them) or GGUF (llama)\n"
                    "steps: quant:<config>   e.g. quant:int8:per_channel:sym  quant:int4:g32:asym:mse\n"
                    "       quant:ggml:<type>[:imatrix]   e.g. quant:ggml:q8_0  quant:ggml:q4_K:imatrix\n"
+                   "       prune:depth:<n>:<ppl|taylor|taylor+|magnitude>[:iter]  prune:ffn:<fraction>:<magnitude|activation|apoz>\n"
+                   "--sensitivity / --no-sensitivity: the block-sensitivity table (on by default with the default table)\n"
                    "--out PATH.gguf writes the model of the one --recipe (ggml steps only) as GGUF\n"
                    "--model X.safetensors --recipe quant:<config> --out Y.safetensors: compressed-tensors\n"
                    "          pack-quantized file (file mode)\n"
@@ -118,6 +122,8 @@ options parse_args(int argc, char** argv) {
     else if (a == "--text") o.text = value();
     else if (a == "--calib") o.calib = value();
     else if (a == "--no-eval") o.no_eval = true;
+    else if (a == "--sensitivity") o.sensitivity = 1;
+    else if (a == "--no-sensitivity") o.sensitivity = 0;
     else if (a == "--recipe") o.recipes.push_back(value());
     else if (a == "--out") o.out = value();
     else if (a == "--threads") o.threads = parse_count(a, value());
@@ -163,12 +169,6 @@ std::string data_file(const std::string& model_path, const std::string& rel) {
     if (fs::is_regular_file(fs::path(env) / rel)) return (fs::path(env) / rel).string();
   return (fs::path(PARE_DATA_DIR_DEFAULT) / rel).string();
 }
-
-struct recipe_step {
-  bool is_ggml = false;
-  pare::quant_config cfg;
-  pare::ggml_quant_spec ggml;
-};
 
 struct row {
   std::string recipe;
@@ -343,58 +343,46 @@ int main(int argc, char** argv) {
     if (opt.max_tokens && tokens.size() > opt.max_tokens) tokens.resize(opt.max_tokens);
 
     std::vector<std::string> recipes = opt.recipes;
-    if (recipes.empty() && opt.out.empty())
-      recipes = {"quant:int8:per_channel:sym", "quant:int4:g32:sym",  "quant:int4:g32:asym",
+    const bool default_table = recipes.empty() && opt.out.empty();
+    if (default_table)
+      recipes = {"quant:int8:per_channel:sym", "quant:int4:g32:sym",      "quant:int4:g32:asym",
                  "quant:int4:g32:sym:mse",     "quant:int4:g32:asym:mse", "quant:ggml:q8_0",
-                 "quant:ggml:q4_0",            "quant:ggml:q4_1",     "quant:ggml:iq4_nl"};
+                 "quant:ggml:q4_0",            "quant:ggml:q4_1",         "quant:ggml:iq4_nl",
+                 "prune:depth:1:ppl",          "prune:depth:1:taylor+",   "prune:depth:1:magnitude",
+                 "prune:depth:2:ppl",          "prune:depth:2:taylor+",   "prune:depth:2:magnitude",
+                 "prune:ffn:0.25:activation",  "prune:ffn:0.25:magnitude"};
+    const bool sensitivity = opt.sensitivity == 1 || (opt.sensitivity == -1 && default_table);
     // Validate every recipe before the long work starts.
-    std::vector<std::vector<recipe_step>> plans;
+    std::vector<std::vector<pare_compress::recipe_step>> plans;
     bool need_calib = false;
     for (const std::string& r : recipes) {
-      std::vector<recipe_step> steps;
+      std::vector<pare_compress::recipe_step> steps;
       for (const std::string& step : split(r, ',')) {
-        if (step.rfind("quant:", 0) != 0)
-          usage_error("--recipe '" + r + "': step '" + step +
-                      "': expected 'quant:<config>' or 'quant:ggml:<type>' (other methods are not available yet)");
         try {
-          recipe_step st;
-          if (step.rfind("quant:ggml:", 0) == 0) {
-            st.is_ggml = true;
-            st.ggml = pare::ggml_quant_spec::parse(step.substr(11));
-            need_calib = need_calib || st.ggml.imatrix;
-          } else {
-            st.cfg = pare::quant_config::parse(step.substr(6));
-          }
-          if (!opt.out.empty() && !st.is_ggml)
-            usage_error("--out '" + opt.out + "': step '" + step +
-                        "' makes layers GGUF has no type for (expected quant:ggml:<type> steps)");
-          steps.push_back(st);
+          steps.push_back(pare_compress::parse_step(step));
         } catch (const pare::error& e) {
           usage_error("--recipe '" + r + "': " + e.what());
         }
+        if (!opt.out.empty() && !steps.back().writes_gguf())
+          usage_error("--out '" + opt.out + "': step '" + step +
+                      "' makes layers GGUF has no type for (expected quant:ggml:<type> or prune steps)");
+        need_calib = need_calib || steps.back().needs_calibration();
       }
       plans.push_back(steps);
     }
-    // Importance matrix: mean x² of every linear layer's input over the calibration text.
-    std::unique_ptr<pare::calibration_capture> calib;
-    if (need_calib) {
+    // Calibration text (not the evaluated text): importance matrices, activation criteria,
+    // PPL-drop and Taylor scores.
+    pare_compress::calibration cal;
+    cal.window = opt.window;
+    if (need_calib || sensitivity) {
       const std::string calib_path =
           opt.calib.empty() ? data_file(model_path, "text/tinystories_sample_cs336.txt") : opt.calib;
       std::ifstream cin_(calib_path, std::ios::binary);
       if (!cin_) pare::detail::fail<pare::io_error>("cannot open calibration text '", calib_path, "'");
       std::stringstream cs;
       cs << cin_.rdbuf();
-      const std::vector<std::int32_t> ctoks = pare::protocol_tokens(tok, cs.str());
-      pare::llama_model m = fresh_model();
-      calib = std::make_unique<pare::calibration_capture>(pare::calibration_capture::options{false, true, "", {}});
-      const std::size_t win = std::min<std::size_t>(opt.window, static_cast<std::size_t>(m.config.seq_len));
-      std::cerr << "[calibration] " << ctoks.size() << " tokens of " << calib_path << "\n";
-      for (std::size_t at = 0; at < ctoks.size(); at += win) {
-        pare::llama_session s(m);
-        s.set_observer(calib.get());
-        std::vector<float> logits;
-        s.forward(ctoks.data() + at, std::min(win, ctoks.size() - at), logits);
-      }
+      cal.tokens = pare::protocol_tokens(tok, cs.str());
+      std::cerr << "[calibration] " << cal.tokens.size() << " tokens of " << calib_path << "\n";
     }
     const auto selected = selected_by(opt);
 
@@ -417,9 +405,9 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < recipes.size(); ++i) {
       pare::llama_model m = fresh_model();
       std::vector<pare::layer_change> changes;
-      for (const recipe_step& st : plans[i]) {
-        auto ch = st.is_ggml ? pare::quantize_linears_ggml(m, st.ggml, selected, calib.get())
-                             : pare::quantize_linears(m, st.cfg, selected);
+      for (const pare_compress::recipe_step& st : plans[i]) {
+        std::cerr << "[" << recipes[i] << "] " << st.text << "...\n";
+        auto ch = pare_compress::apply_step(st, m, selected, cal);
         changes.insert(changes.end(), ch.begin(), ch.end());
       }
       evaluate(recipes[i], m, std::move(changes));
@@ -431,6 +419,23 @@ int main(int argc, char** argv) {
     if (!opt.out.empty() && recipes.empty()) {
       pare::write_model_gguf(fresh_model(), tok, opt.out);
       std::cerr << "[fp32] wrote " << opt.out << " (" << fs::file_size(opt.out) << " bytes)\n";
+    }
+
+    // Block sensitivity (Shortened LLaMA): each block's removal on the evaluated text and
+    // on the calibration text, its Taylor score and magnitude.
+    struct block_row {
+      double ppl_eval = 0, ppl_calib = 0, taylor = 0, magnitude = 0;
+    };
+    std::vector<block_row> blocks;
+    if (sensitivity) {
+      pare::llama_model m = fresh_model();
+      std::cerr << "[sensitivity] " << m.blocks.size() << " blocks...\n";
+      const auto pe = pare::ppl_drop_scores(
+          m, [&](const pare::llama_model& x) { return pare::perplexity(x, tokens, nullptr, opt.window).ppl; });
+      const auto pc = pare::ppl_drop_scores(m, [&](const pare::llama_model& x) { return cal.ppl(x); });
+      const auto ts = pare::taylor_block_scores(m, cal.windows(m));
+      const auto ms = pare::magnitude_block_scores(m);
+      for (std::size_t b = 0; b < m.blocks.size(); ++b) blocks.push_back({pe[b], pc[b], ts[b], ms[b]});
     }
 
     const double base = rows.front().ppl.ppl;
@@ -453,6 +458,11 @@ int main(int argc, char** argv) {
           }
         std::cout << "]}" << (i + 1 < rows.size() ? ",\n" : "\n");
       }
+      std::cout << "], \"block_sensitivity\": [";
+      for (std::size_t b = 0; b < blocks.size(); ++b)
+        std::cout << (b ? ", " : "") << "{\"block\": " << b << ", \"ppl_without\": " << blocks[b].ppl_eval
+                  << ", \"calib_ppl_without\": " << blocks[b].ppl_calib << ", \"taylor\": " << blocks[b].taylor
+                  << ", \"magnitude\": " << blocks[b].magnitude << "}";
       std::cout << "]}\n";
     } else {
       std::printf("model %s, text %s: %zu predicted tokens in %zu windows of %zu\n\n", model_path.c_str(),
@@ -484,6 +494,16 @@ int main(int argc, char** argv) {
                       c.format.c_str(), c.reason.c_str(), names.c_str());
         }
       }
+      bool any_struct = false;
+      for (const row& r : rows) {
+        std::string what;
+        for (const auto& c : r.changes)
+          if (!c.fallback && !c.reason.empty()) what += (what.empty() ? "" : "; ") + c.name + " " + c.format;
+        if (what.empty()) continue;
+        if (!any_struct) std::printf("\nstructural changes:\n");
+        any_struct = true;
+        std::printf("  %s: %s\n", r.recipe.c_str(), what.c_str());
+      }
       std::printf("\nbits/weight counts every stored weight (embedding, norms, scales, zero points); the tied\n"
                   "classifier is stored once. Linear layers run on: ");
       std::string backends;
@@ -491,6 +511,17 @@ int main(int argc, char** argv) {
         for (const auto& c : r.changes)
           if (backends.find(c.backend) == std::string::npos) backends += (backends.empty() ? "" : ", ") + c.backend;
       std::printf("%s.\n", backends.empty() ? "f32" : backends.c_str());
+      if (!blocks.empty()) {
+        std::printf("\nblock sensitivity (perplexity with the block removed; Taylor = Σ|w·∂L/∂w| and magnitude = Σ|w|\n"
+                    "over the block; calibration text: %zu tokens; Taylor+ keeps the first and last block):\n\n",
+                    cal.tokens.size());
+        std::printf("| block | PPL without (eval) | ΔPPL %% | PPL without (calib) | Taylor | magnitude |\n");
+        std::printf("|---:|---:|---:|---:|---:|---:|\n");
+        for (std::size_t b = 0; b < blocks.size(); ++b)
+          std::printf("| %zu | %.4f | %+.1f | %.4f | %.5f | %.1f |\n", b, blocks[b].ppl_eval,
+                      100.0 * (blocks[b].ppl_eval / base - 1.0), blocks[b].ppl_calib, blocks[b].taylor,
+                      blocks[b].magnitude);
+      }
     }
     return 0;
   } catch (const pare::error& e) {

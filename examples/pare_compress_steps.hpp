@@ -1,0 +1,164 @@
+// pare-compress recipe steps: parsing "quant:…", "quant:ggml:…" and "prune:…" steps and applying them to a model with shared calibration data.
+#pragma once
+
+// Steps (a recipe is a comma-separated list, applied in order):
+//   quant:<config>                     pare's linear quantization (quant_config grammar)
+//   quant:ggml:<type>[:imatrix]        llama.cpp's block formats (importance from calibration)
+//   prune:depth:<n>:<criterion>[:iter] remove n transformer blocks; criterion ppl (perplexity
+//                                      of the calibration text without the block), taylor
+//                                      (Σ|w·∂L/∂w| over the calibration text), taylor+ (the
+//                                      same with the first and last block kept), magnitude
+//                                      (Σ|w|); ":iter" re-scores after each removal
+//   prune:ffn:<fraction>:<criterion>   remove that fraction of every feed-forward block's
+//                                      neurons by magnitude, activation (mean |h|) or apoz
+// Calibration uses the --calib text, not the evaluated text: channel statistics (for the
+// imatrix and activation criteria) are captured on the model as the step finds it, token
+// windows feed PPL-drop and Taylor.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pare/model/calibration.hpp"
+#include "pare/model/compress.hpp"
+#include "pare/model/ggml_compress.hpp"
+#include "pare/model/perplexity.hpp"
+#include "pare/model/structured_prune.hpp"
+
+namespace pare_compress {
+
+struct recipe_step {
+  enum kind_t { quant, ggml, depth, ffn } kind = quant;
+  std::string text;
+  pare::quant_config cfg;
+  pare::ggml_quant_spec ggml_spec;
+  std::size_t n = 0;          // depth: blocks to remove
+  double fraction = 0;        // ffn
+  std::string criterion;      // depth / ffn
+  bool iterative = false;     // depth
+  bool writes_gguf() const { return kind != quant; }
+  bool needs_calibration() const { return (kind == ggml && ggml_spec.imatrix) || kind == depth || (kind == ffn && criterion != "magnitude"); }
+};
+
+inline std::vector<std::string> split_colon(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t c = s.find(':', start);
+    out.push_back(s.substr(start, c == std::string::npos ? std::string::npos : c - start));
+    if (c == std::string::npos) return out;
+    start = c + 1;
+  }
+}
+
+/// Parses one step; pare::argument_error naming the step on any problem.
+inline recipe_step parse_step(const std::string& step) {
+  recipe_step st;
+  st.text = step;
+  auto bad = [&](const std::string& why) {
+    pare::detail::fail<pare::argument_error>("step '", step, "': ", why);
+  };
+  if (step.rfind("quant:ggml:", 0) == 0) {
+    st.kind = recipe_step::ggml;
+    st.ggml_spec = pare::ggml_quant_spec::parse(step.substr(11));
+  } else if (step.rfind("quant:", 0) == 0) {
+    st.cfg = pare::quant_config::parse(step.substr(6));
+  } else if (step.rfind("prune:depth:", 0) == 0) {
+    const auto t = split_colon(step.substr(12));
+    if (t.size() < 2 || t.size() > 3 || (t.size() == 3 && t[2] != "iter"))
+      bad("expected prune:depth:<n>:<ppl|taylor|taylor+|magnitude>[:iter]");
+    if (t[0].empty() || t[0].find_first_not_of("0123456789") != std::string::npos || t[0].size() > 6)
+      bad("expected a block count n >= 1, got '" + t[0] + "'");
+    st.kind = recipe_step::depth;
+    st.n = std::stoul(t[0]);
+    if (st.n == 0) bad("expected a block count n >= 1, got 0");
+    st.criterion = t[1];
+    if (st.criterion != "ppl" && st.criterion != "taylor" && st.criterion != "taylor+" && st.criterion != "magnitude")
+      bad("expected the criterion ppl, taylor, taylor+ or magnitude, got '" + st.criterion + "'");
+    st.iterative = t.size() == 3;
+  } else if (step.rfind("prune:ffn:", 0) == 0) {
+    const auto t = split_colon(step.substr(10));
+    if (t.size() != 2) bad("expected prune:ffn:<fraction>:<magnitude|activation|apoz>");
+    char* end = nullptr;
+    st.fraction = std::strtod(t[0].c_str(), &end);
+    if (t[0].empty() || *end != '\0' || !(st.fraction >= 0.0 && st.fraction < 1.0))
+      bad("expected a fraction in [0, 1), got '" + t[0] + "'");
+    st.kind = recipe_step::ffn;
+    st.criterion = t[1];
+    if (st.criterion != "magnitude" && st.criterion != "activation" && st.criterion != "apoz")
+      bad("expected the criterion magnitude, activation or apoz, got '" + st.criterion + "'");
+  } else {
+    bad("expected quant:<config>, quant:ggml:<type>, prune:depth:… or prune:ffn:…");
+  }
+  return st;
+}
+
+/// Calibration data shared by every step of a run.
+struct calibration {
+  std::vector<std::int32_t> tokens;  // the calibration text under the perplexity protocol
+  std::size_t window = 512;
+  std::vector<std::unique_ptr<pare::calibration_capture>> captures;  // kept alive for the run
+
+  /// Channel statistics of every linear input of model m as it is now (earlier steps applied).
+  const pare::calibration_capture& channel_stats(const pare::llama_model& m) {
+    captures.push_back(std::make_unique<pare::calibration_capture>(pare::calibration_capture::options{false, true, "", {}}));
+    const std::size_t win = std::min<std::size_t>(window, static_cast<std::size_t>(m.config.seq_len));
+    for (std::size_t at = 0; at < tokens.size(); at += win) {
+      pare::llama_session s(m);
+      s.set_observer(captures.back().get());
+      std::vector<float> logits;
+      s.forward(tokens.data() + at, std::min(win, tokens.size() - at), logits);
+    }
+    return *captures.back();
+  }
+  std::vector<std::vector<std::int32_t>> windows(const pare::llama_model& m) const {
+    std::vector<std::vector<std::int32_t>> w;
+    const std::size_t win = std::min<std::size_t>(window, static_cast<std::size_t>(m.config.seq_len));
+    for (std::size_t at = 0; at + 1 < tokens.size(); at += win)
+      w.emplace_back(tokens.begin() + static_cast<std::ptrdiff_t>(at),
+                     tokens.begin() + static_cast<std::ptrdiff_t>(std::min(tokens.size(), at + win)));
+    return w;
+  }
+  double ppl(const pare::llama_model& m) const { return pare::perplexity(m, tokens, nullptr, window).ppl; }
+};
+
+/// The block criterion of a depth step.
+inline pare::block_criterion depth_criterion(const recipe_step& st, calibration& cal) {
+  if (st.criterion == "ppl") return pare::ppl_drop_criterion([&cal](const pare::llama_model& m) { return cal.ppl(m); });
+  if (st.criterion == "magnitude") return pare::magnitude_criterion();
+  return [&cal](pare::llama_model& m) { return pare::taylor_block_scores(m, cal.windows(m)); };
+}
+
+/// Applies one step to m.
+inline std::vector<pare::layer_change> apply_step(const recipe_step& st, pare::llama_model& m,
+                                                  const std::function<bool(const std::string&)>& select,
+                                                  calibration& cal) {
+  switch (st.kind) {
+    case recipe_step::quant: return pare::quantize_linears(m, st.cfg, select);
+    case recipe_step::ggml: {
+      const pare::calibration_capture* stats = nullptr;
+      if (st.ggml_spec.imatrix) stats = &cal.channel_stats(m);
+      return pare::quantize_linears_ggml(m, st.ggml_spec, select, stats);
+    }
+    case recipe_step::depth: {
+      const bool plus = st.criterion == "taylor+";
+      const std::size_t keep = plus ? 1 : 0;
+      const auto crit = depth_criterion(st, cal);
+      const auto removed = st.iterative ? pare::depth_prune_iterative(m, st.n, crit, keep, keep)
+                                        : pare::depth_prune(m, st.n, crit, keep, keep);
+      std::vector<pare::layer_change> out;
+      for (std::size_t b : removed)
+        out.push_back({"blk." + std::to_string(b), "removed", "", false, "block removed (" + st.criterion + ")"});
+      return out;
+    }
+    case recipe_step::ffn: {
+      const pare::calibration_capture* stats = st.criterion == "magnitude" ? nullptr : &cal.channel_stats(m);
+      const std::size_t kept = pare::prune_ffn_width(m, st.fraction, st.criterion, stats);
+      return {{"ffn", "width " + std::to_string(kept), "", false, "feed-forward neurons kept per block"}};
+    }
+  }
+  return {};
+}
+
+}  // namespace pare_compress
