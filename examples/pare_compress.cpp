@@ -109,6 +109,7 @@ options parse_args(int argc, char** argv) {
                    "models: llama2.c checkpoints (with --tokenizer, default tok512.bin beside them) or GGUF (llama)\n"
                    "steps: quant:<config>   e.g. quant:int8:per_channel:sym  quant:int4:g32:asym:mse\n"
                    "       quant:ggml:<type>[:imatrix]   e.g. quant:ggml:q8_0  quant:ggml:q4_K:imatrix\n"
+                   "       share:kmeans:<B>bit[:per_row]   lowrank:<energy=e|rank=r|ratio=p|budget=b>[:asvd|:whiten]\n"
                    "       prune:depth:<n>:<ppl|taylor|taylor+|magnitude>[:iter]  prune:ffn:<fraction>:<magnitude|activation|apoz>\n"
                    "--sensitivity / --no-sensitivity: the block-sensitivity table (on by default with the default table)\n"
                    "--out PATH.gguf writes the model of the one --recipe (ggml steps only) as GGUF\n"
@@ -350,7 +351,9 @@ int main(int argc, char** argv) {
                  "quant:ggml:q4_0",            "quant:ggml:q4_1",         "quant:ggml:iq4_nl",
                  "prune:depth:1:ppl",          "prune:depth:1:taylor+",   "prune:depth:1:magnitude",
                  "prune:depth:2:ppl",          "prune:depth:2:taylor+",   "prune:depth:2:magnitude",
-                 "prune:ffn:0.25:activation",  "prune:ffn:0.25:magnitude"};
+                 "prune:ffn:0.25:activation",  "prune:ffn:0.25:magnitude", "share:kmeans:4bit",
+                 "lowrank:energy=0.9",         "lowrank:energy=0.9:asvd",    "lowrank:energy=0.9:whiten",
+                 "lowrank:energy=0.95",        "lowrank:energy=0.95:asvd",   "lowrank:energy=0.95:whiten"};
     const bool sensitivity = opt.sensitivity == 1 || (opt.sensitivity == -1 && default_table);
     // Validate every recipe before the long work starts.
     std::vector<std::vector<pare_compress::recipe_step>> plans;

@@ -9,6 +9,11 @@
 //                                      (Σ|w·∂L/∂w| over the calibration text), taylor+ (the
 //                                      same with the first and last block kept), magnitude
 //                                      (Σ|w|); ":iter" re-scores after each removal
+//   lowrank:<policy>[:<method>]        factor every block linear layer (not the tied classifier)
+//                                      as A·B: energy=<e> | rank=<r> | ratio=<ρ> | budget=<β>,
+//                                      method plain | asvd | whiten (pare/model/lowrank_compress.hpp)
+//   share:kmeans:<B>bit[:per_row]      k-means weight sharing: 2^B fp32 centroids per tensor
+//                                      (or per row) and B-bit indices (pare/share/kmeans.hpp)
 //   prune:ffn:<fraction>:<criterion>   remove that fraction of every feed-forward block's
 //                                      neurons by magnitude, activation (mean |h|) or apoz
 // Calibration uses the --calib text, not the evaluated text: channel statistics (for the
@@ -24,12 +29,14 @@
 #include "pare/model/compress.hpp"
 #include "pare/model/ggml_compress.hpp"
 #include "pare/model/perplexity.hpp"
+#include "pare/model/lowrank_compress.hpp"
+#include "pare/model/share_compress.hpp"
 #include "pare/model/structured_prune.hpp"
 
 namespace pare_compress {
 
 struct recipe_step {
-  enum kind_t { quant, ggml, depth, ffn } kind = quant;
+  enum kind_t { quant, ggml, depth, ffn, kmeans, lowrank } kind = quant;
   std::string text;
   pare::quant_config cfg;
   pare::ggml_quant_spec ggml_spec;
@@ -37,8 +44,12 @@ struct recipe_step {
   double fraction = 0;        // ffn
   std::string criterion;      // depth / ffn
   bool iterative = false;     // depth
-  bool writes_gguf() const { return kind != quant; }
-  bool needs_calibration() const { return (kind == ggml && ggml_spec.imatrix) || kind == depth || (kind == ffn && criterion != "magnitude"); }
+  bool writes_gguf() const { return kind != quant && kind != kmeans && kind != lowrank; }
+  pare::lowrank_spec lr;
+  bool needs_calibration() const {
+    return (kind == ggml && ggml_spec.imatrix) || kind == depth || (kind == ffn && criterion != "magnitude") ||
+           (kind == lowrank && lr.method != pare::lowrank_method::plain);
+  }
 };
 
 inline std::vector<std::string> split_colon(const std::string& s) {
@@ -88,8 +99,14 @@ inline recipe_step parse_step(const std::string& step) {
     st.criterion = t[1];
     if (st.criterion != "magnitude" && st.criterion != "activation" && st.criterion != "apoz")
       bad("expected the criterion magnitude, activation or apoz, got '" + st.criterion + "'");
+  } else if (step.rfind("lowrank:", 0) == 0) {
+    st.kind = recipe_step::lowrank;
+    st.lr = pare::lowrank_spec::parse(step.substr(8));
+  } else if (step.rfind("share:kmeans:", 0) == 0) {
+    st.kind = recipe_step::kmeans;
+    (void)pare::kmeans_config::parse(step.substr(6));  // validates
   } else {
-    bad("expected quant:<config>, quant:ggml:<type>, prune:depth:… or prune:ffn:…");
+    bad("expected quant:<config>, quant:ggml:<type>, prune:depth:…, prune:ffn:… or share:kmeans:…");
   }
   return st;
 }
@@ -101,8 +118,8 @@ struct calibration {
   std::vector<std::unique_ptr<pare::calibration_capture>> captures;  // kept alive for the run
 
   /// Channel statistics of every linear input of model m as it is now (earlier steps applied).
-  const pare::calibration_capture& channel_stats(const pare::llama_model& m) {
-    captures.push_back(std::make_unique<pare::calibration_capture>(pare::calibration_capture::options{false, true, "", {}}));
+  const pare::calibration_capture& channel_stats(const pare::llama_model& m, bool xtx = false) {
+    captures.push_back(std::make_unique<pare::calibration_capture>(pare::calibration_capture::options{xtx, true, "", {}}));
     const std::size_t win = std::min<std::size_t>(window, static_cast<std::size_t>(m.config.seq_len));
     for (std::size_t at = 0; at < tokens.size(); at += win) {
       pare::llama_session s(m);
@@ -152,6 +169,13 @@ inline std::vector<pare::layer_change> apply_step(const recipe_step& st, pare::l
         out.push_back({"blk." + std::to_string(b), "removed", "", false, "block removed (" + st.criterion + ")"});
       return out;
     }
+    case recipe_step::lowrank: {
+      const pare::calibration_capture* stats =
+          st.lr.method == pare::lowrank_method::plain ? nullptr : &cal.channel_stats(m, st.lr.method == pare::lowrank_method::whiten);
+      auto blocks_only = [&select](const std::string& n) { return n != "output.weight" && (!select || select(n)); };
+      return pare::lowrank_linears(m, st.lr, blocks_only, stats);
+    }
+    case recipe_step::kmeans: return pare::kmeans_linears(m, st.text.substr(6), select);
     case recipe_step::ffn: {
       const pare::calibration_capture* stats = st.criterion == "magnitude" ? nullptr : &cal.channel_stats(m);
       const std::size_t kept = pare::prune_ffn_width(m, st.fraction, st.criterion, stats);
