@@ -110,6 +110,7 @@ options parse_args(int argc, char** argv) {
                    "steps: quant:<config>   e.g. quant:int8:per_channel:sym  quant:int4:g32:asym:mse\n"
                    "       quant:ggml:<type>[:imatrix]   e.g. quant:ggml:q8_0  quant:ggml:q4_K:imatrix\n"
                    "       share:kmeans:<B>bit[:per_row]   lowrank:<energy=e|rank=r|ratio=p|budget=b>[:asvd|:whiten]\n"
+                   "       prune:unstructured:<s>:<magnitude|wanda>  prune:nm:<n>:<m>:<magnitude|wanda>\n"
                    "       prune:depth:<n>:<ppl|taylor|taylor+|magnitude>[:iter]  prune:ffn:<fraction>:<magnitude|activation|apoz>\n"
                    "--sensitivity / --no-sensitivity: the block-sensitivity table (on by default with the default table)\n"
                    "--out PATH.gguf writes the model of the one --recipe (ggml steps only) as GGUF\n"
@@ -352,6 +353,8 @@ int main(int argc, char** argv) {
                  "prune:depth:1:ppl",          "prune:depth:1:taylor+",   "prune:depth:1:magnitude",
                  "prune:depth:2:ppl",          "prune:depth:2:taylor+",   "prune:depth:2:magnitude",
                  "prune:ffn:0.25:activation",  "prune:ffn:0.25:magnitude", "share:kmeans:4bit",
+                 "prune:unstructured:0.5:magnitude", "prune:unstructured:0.5:wanda",
+                 "prune:nm:2:4:magnitude",     "prune:nm:2:4:wanda",
                  "lowrank:energy=0.9",         "lowrank:energy=0.9:asvd",    "lowrank:energy=0.9:whiten",
                  "lowrank:energy=0.95",        "lowrank:energy=0.95:asvd",   "lowrank:energy=0.95:whiten"};
     const bool sensitivity = opt.sensitivity == 1 || (opt.sensitivity == -1 && default_table);

@@ -14,6 +14,9 @@
 //                                      method plain | asvd | whiten (pare/model/lowrank_compress.hpp)
 //   share:kmeans:<B>bit[:per_row]      k-means weight sharing: 2^B fp32 centroids per tensor
 //                                      (or per row) and B-bit indices (pare/share/kmeans.hpp)
+//   prune:unstructured:<s>:<magnitude|wanda>   zero a fraction s of every row of the block
+//                                      linear layers (pare/model/mask_prune.hpp)
+//   prune:nm:<n>:<m>:<magnitude|wanda> N:M sparsity along the inputs (e.g. prune:nm:2:4:wanda)
 //   prune:ffn:<fraction>:<criterion>   remove that fraction of every feed-forward block's
 //                                      neurons by magnitude, activation (mean |h|) or apoz
 // Calibration uses the --calib text, not the evaluated text: channel statistics (for the
@@ -30,13 +33,15 @@
 #include "pare/model/ggml_compress.hpp"
 #include "pare/model/perplexity.hpp"
 #include "pare/model/lowrank_compress.hpp"
+#include "pare/model/mask_prune.hpp"
 #include "pare/model/share_compress.hpp"
 #include "pare/model/structured_prune.hpp"
 
 namespace pare_compress {
 
 struct recipe_step {
-  enum kind_t { quant, ggml, depth, ffn, kmeans, lowrank } kind = quant;
+  enum kind_t { quant, ggml, depth, ffn, kmeans, lowrank, masked } kind = quant;
+  pare::mask_prune_spec mask_spec;
   std::string text;
   pare::quant_config cfg;
   pare::ggml_quant_spec ggml_spec;
@@ -48,7 +53,7 @@ struct recipe_step {
   pare::lowrank_spec lr;
   bool needs_calibration() const {
     return (kind == ggml && ggml_spec.imatrix) || kind == depth || (kind == ffn && criterion != "magnitude") ||
-           (kind == lowrank && lr.method != pare::lowrank_method::plain);
+           (kind == lowrank && lr.method != pare::lowrank_method::plain) || (kind == masked && mask_spec.criterion == "wanda");
   }
 };
 
@@ -99,6 +104,9 @@ inline recipe_step parse_step(const std::string& step) {
     st.criterion = t[1];
     if (st.criterion != "magnitude" && st.criterion != "activation" && st.criterion != "apoz")
       bad("expected the criterion magnitude, activation or apoz, got '" + st.criterion + "'");
+  } else if (step.rfind("prune:unstructured:", 0) == 0 || step.rfind("prune:nm:", 0) == 0) {
+    st.kind = recipe_step::masked;
+    st.mask_spec = pare::mask_prune_spec::parse(step.substr(6));
   } else if (step.rfind("lowrank:", 0) == 0) {
     st.kind = recipe_step::lowrank;
     st.lr = pare::lowrank_spec::parse(step.substr(8));
@@ -174,6 +182,10 @@ inline std::vector<pare::layer_change> apply_step(const recipe_step& st, pare::l
           st.lr.method == pare::lowrank_method::plain ? nullptr : &cal.channel_stats(m, st.lr.method == pare::lowrank_method::whiten);
       auto blocks_only = [&select](const std::string& n) { return n != "output.weight" && (!select || select(n)); };
       return pare::lowrank_linears(m, st.lr, blocks_only, stats);
+    }
+    case recipe_step::masked: {
+      const pare::calibration_capture* stats = st.mask_spec.criterion == "wanda" ? &cal.channel_stats(m) : nullptr;
+      return pare::prune_linears_masked(m, st.mask_spec, select, stats);
     }
     case recipe_step::kmeans: return pare::kmeans_linears(m, st.text.substr(6), select);
     case recipe_step::ffn: {
