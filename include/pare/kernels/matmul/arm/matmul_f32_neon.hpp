@@ -14,6 +14,7 @@
 // vst1). Advanced SIMD is mandatory on AArch64, so no target attribute is needed.
 // Reached only through matmul_f32_dispatch() in pare/kernels/matmul/matmul_f32.hpp.
 
+#include "pare/core/unroll.hpp"
 #include "pare/core/config.hpp"
 #if defined(__aarch64__)
 #include <arm_neon.h>
@@ -21,17 +22,6 @@
 #include <algorithm>
 #include <cstddef>
 
-// Loops over the register block (rows, vectors) must be fully unrolled, or the
-// accumulator arrays live on the stack (GCC's -O2 does not unroll them by itself).
-#if !defined(PARE_UNROLL)
-#if defined(__clang__)
-#define PARE_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define PARE_UNROLL _Pragma("GCC unroll 16")
-#else
-#define PARE_UNROLL
-#endif
-#endif
 
 PARE_NAMESPACE_BEGIN
 namespace kernels {

@@ -17,20 +17,10 @@
 #include <cstring>
 #include <type_traits>
 
+#include "pare/core/unroll.hpp"
 #include "pare/kernels/matmul/matmul_args.hpp"
 #include "pare/kernels/matmul/packed_weights.hpp"
 
-// Loops over the register block must be fully unrolled, or GCC's -O2 keeps the
-// accumulator arrays on the stack (a load/store around every vpadal).
-#if !defined(PARE_UNROLL)
-#if defined(__clang__)
-#define PARE_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define PARE_UNROLL _Pragma("GCC unroll 16")
-#else
-#define PARE_UNROLL
-#endif
-#endif
 
 PARE_NAMESPACE_BEGIN
 namespace kernels {

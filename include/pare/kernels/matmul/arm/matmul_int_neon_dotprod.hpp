@@ -27,6 +27,7 @@
 // it when isa::neon_dot is enabled, i.e. when the CPU reports dotprod (Linux:
 // getauxval(AT_HWCAP) & HWCAP_ASIMDDP; see pare/core/isa.hpp).
 
+#include "pare/core/unroll.hpp"
 #include "pare/core/config.hpp"
 
 #if defined(__aarch64__) && \
@@ -52,17 +53,6 @@
 #include "pare/kernels/matmul/matmul_args.hpp"
 #include "pare/kernels/matmul/packed_weights.hpp"
 
-// Loops over the register block (rows, vectors) must be fully unrolled, or the
-// accumulator arrays live on the stack (GCC's -O2 does not unroll them by itself).
-#if !defined(PARE_UNROLL)
-#if defined(__clang__)
-#define PARE_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define PARE_UNROLL _Pragma("GCC unroll 16")
-#else
-#define PARE_UNROLL
-#endif
-#endif
 
 PARE_NAMESPACE_BEGIN
 namespace kernels {
