@@ -135,79 +135,70 @@ inline void dequantize_row_q8_0(const std::uint8_t* y, float* x, std::size_t col
   }
 }
 
-/// Q4_0 (18-byte blocks) and Q5_0 (22-byte blocks: d, qh, qs).
-inline void quantize_row_q4_0(const float* x, std::uint8_t* y, std::size_t cols, const float* imatrix) noexcept {
+namespace detail {
+
+/// Q4_0 / Q5_0 rows: blocks of `bytes` with d at 0, the fifth bits at qh_at (0: none) and
+/// the nibbles at qs_at; levels in [0, 2·nmax).
+inline void quantize_row_sym(const float* x, std::uint8_t* y, std::size_t cols, const float* imatrix, int nmax,
+                             std::size_t bytes, std::size_t qs_at, std::size_t qh_at) noexcept {
   PARE_GGML_EXACT
-  if (!imatrix) {
-    for (std::size_t b = 0; b < cols / 32; ++b) detail::quantize_block_sym(x + 32 * b, y + 18 * b, y + 18 * b + 2, nullptr, 8);
-    return;
-  }
-  const float sigma2 = detail::row_sigma2(x, cols);
+  const float sigma2 = imatrix ? row_sigma2(x, cols) : 0.0f;
   for (std::size_t b = 0; b < cols / 32; ++b) {
+    const float* xb = x + 32 * b;
+    std::uint8_t* yb = y + bytes * b;
+    std::uint8_t* qh = qh_at ? yb + qh_at : nullptr;
+    if (!imatrix) {
+      quantize_block_sym(xb, yb, yb + qs_at, qh, nmax);
+      continue;
+    }
     float w[32];
     std::int8_t L[32];
-    detail::importance_weights(x + 32 * b, imatrix + 32 * b, sigma2, 32, w);
-    const float d = detail::symmetric_fit(32, 8, x + 32 * b, L, 1, w);
-    detail::store_f16(y + 18 * b, d);
-    detail::pack_nibbles(reinterpret_cast<const std::uint8_t*>(L), y + 18 * b + 2, nullptr);
+    importance_weights(xb, imatrix + 32 * b, sigma2, 32, w);
+    store_f16(yb, symmetric_fit(32, nmax, xb, L, 1, w));
+    pack_nibbles(reinterpret_cast<const std::uint8_t*>(L), yb + qs_at, qh);
   }
 }
 
-inline void quantize_row_q5_0(const float* x, std::uint8_t* y, std::size_t cols, const float* imatrix) noexcept {
+/// Q4_1 / Q5_1 rows: blocks of `bytes` with d at 0, m at 2, the fifth bits at qh_at (0:
+/// none) and the nibbles at qs_at; levels in [0, nmax].
+inline void quantize_row_affine(const float* x, std::uint8_t* y, std::size_t cols, const float* imatrix, int nmax,
+                                std::size_t bytes, std::size_t qs_at, std::size_t qh_at) noexcept {
   PARE_GGML_EXACT
-  if (!imatrix) {
-    for (std::size_t b = 0; b < cols / 32; ++b)
-      detail::quantize_block_sym(x + 32 * b, y + 22 * b, y + 22 * b + 6, y + 22 * b + 2, 16);
-    return;
-  }
-  const float sigma2 = detail::row_sigma2(x, cols);
+  const float sigma2 = imatrix ? row_sigma2(x, cols) : 0.0f;
   for (std::size_t b = 0; b < cols / 32; ++b) {
-    float w[32];
-    std::int8_t L[32];
-    detail::importance_weights(x + 32 * b, imatrix + 32 * b, sigma2, 32, w);
-    const float d = detail::symmetric_fit(32, 16, x + 32 * b, L, 1, w);
-    detail::store_f16(y + 22 * b, d);
-    detail::pack_nibbles(reinterpret_cast<const std::uint8_t*>(L), y + 22 * b + 6, y + 22 * b + 2);
+    const float* xb = x + 32 * b;
+    std::uint8_t* yb = y + bytes * b;
+    std::uint8_t* qh = qh_at ? yb + qh_at : nullptr;
+    if (!imatrix) {
+      quantize_block_affine(xb, yb, yb + 2, yb + qs_at, qh, nmax);
+      continue;
+    }
+    float w[32], min = 0;
+    std::uint8_t L[32], Laux[32];
+    importance_weights(xb, imatrix + 32 * b, sigma2, 32, w);
+    const float d = affine_fit(32, nmax, xb, w, L, &min, Laux, -0.9f, 0.05f, 36, false, true);
+    store_f16(yb, d);
+    store_f16(yb + 2, -min);
+    pack_nibbles(L, yb + qs_at, qh);
   }
+}
+
+}  // namespace detail
+
+/// Q4_0 (18-byte blocks: d, qs) and Q5_0 (22-byte blocks: d, qh, qs).
+inline void quantize_row_q4_0(const float* x, std::uint8_t* y, std::size_t cols, const float* imatrix) noexcept {
+  detail::quantize_row_sym(x, y, cols, imatrix, 8, 18, 2, 0);
+}
+inline void quantize_row_q5_0(const float* x, std::uint8_t* y, std::size_t cols, const float* imatrix) noexcept {
+  detail::quantize_row_sym(x, y, cols, imatrix, 16, 22, 6, 2);
 }
 
 /// Q4_1 (20-byte blocks: d, m, qs) and Q5_1 (24-byte blocks: d, m, qh, qs).
 inline void quantize_row_q4_1(const float* x, std::uint8_t* y, std::size_t cols, const float* imatrix) noexcept {
-  PARE_GGML_EXACT
-  if (!imatrix) {
-    for (std::size_t b = 0; b < cols / 32; ++b)
-      detail::quantize_block_affine(x + 32 * b, y + 20 * b, y + 20 * b + 2, y + 20 * b + 4, nullptr, 15);
-    return;
-  }
-  const float sigma2 = detail::row_sigma2(x, cols);
-  for (std::size_t b = 0; b < cols / 32; ++b) {
-    float w[32], min = 0;
-    std::uint8_t L[32], Laux[32];
-    detail::importance_weights(x + 32 * b, imatrix + 32 * b, sigma2, 32, w);
-    const float d = detail::affine_fit(32, 15, x + 32 * b, w, L, &min, Laux, -0.9f, 0.05f, 36, false, true);
-    detail::store_f16(y + 20 * b, d);
-    detail::store_f16(y + 20 * b + 2, -min);
-    detail::pack_nibbles(L, y + 20 * b + 4, nullptr);
-  }
+  detail::quantize_row_affine(x, y, cols, imatrix, 15, 20, 4, 0);
 }
-
 inline void quantize_row_q5_1(const float* x, std::uint8_t* y, std::size_t cols, const float* imatrix) noexcept {
-  PARE_GGML_EXACT
-  if (!imatrix) {
-    for (std::size_t b = 0; b < cols / 32; ++b)
-      detail::quantize_block_affine(x + 32 * b, y + 24 * b, y + 24 * b + 2, y + 24 * b + 8, y + 24 * b + 4, 31);
-    return;
-  }
-  const float sigma2 = detail::row_sigma2(x, cols);
-  for (std::size_t b = 0; b < cols / 32; ++b) {
-    float w[32], min = 0;
-    std::uint8_t L[32], Laux[32];
-    detail::importance_weights(x + 32 * b, imatrix + 32 * b, sigma2, 32, w);
-    const float d = detail::affine_fit(32, 31, x + 32 * b, w, L, &min, Laux, -0.9f, 0.05f, 36, false, true);
-    detail::store_f16(y + 24 * b, d);
-    detail::store_f16(y + 24 * b + 2, -min);
-    detail::pack_nibbles(L, y + 24 * b + 8, y + 24 * b + 4);
-  }
+  detail::quantize_row_affine(x, y, cols, imatrix, 31, 24, 8, 4);
 }
 
 /// Dequantization of the four nibble formats (bytes per block 18, 22, 20, 24).

@@ -11,17 +11,7 @@
 //   __m512i dot4(__m512i acc, __m512i w_u8, __m512i xq)   acc[r] += Σ_j x[j]·w[r][j]
 // (No include guard: it is meant to be included several times.)
 
-#ifndef PARE_MM_UNROLL
-// Full unrolling of the register-tile loops: without it GCC 12 keeps the accumulator
-// arrays in a rotating set of registers and copies every one of them each iteration.
-#if defined(__clang__)
-#define PARE_MM_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define PARE_MM_UNROLL _Pragma("GCC unroll 16")
-#else
-#define PARE_MM_UNROLL
-#endif
-#endif
+#include "pare/core/unroll.hpp"  // PARE_UNROLL: full unrolling of the register-tile loops
 
 /// Partial fp32 sums of one micro-tile: part[r][16·j + c] += scale·acc + offset·xsum per group.
 template <int MR, int NT, class Packed>
@@ -29,15 +19,15 @@ PARE_MM_TARGET PARE_ALWAYS_INLINE void epilogue(const Packed& w, const matmul_ac
                                                 std::size_t t0, std::size_t g, const __m512i (&acc)[MR][NT],
                                                 float* part) noexcept {
   __m512 sc[NT], of[NT];
-  PARE_MM_UNROLL
+  PARE_UNROLL
   for (int j = 0; j < NT; ++j) {
     sc[j] = _mm512_load_ps(w.scales16(t0 + j, g));
     of[j] = w.has_offsets() ? _mm512_load_ps(w.offsets16(t0 + j, g)) : _mm512_setzero_ps();
   }
-  PARE_MM_UNROLL
+  PARE_UNROLL
   for (int r = 0; r < MR; ++r) {
     const __m512 xs = w.has_offsets() ? _mm512_set1_ps(float(a.xsum[(m0 + r) * w.groups + g])) : _mm512_setzero_ps();
-    PARE_MM_UNROLL
+    PARE_UNROLL
     for (int j = 0; j < NT; ++j) {
       float* p = part + (r * NT + j) * 16;
       __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][j]), sc[j], _mm512_load_ps(p));
@@ -54,28 +44,28 @@ PARE_MM_TARGET inline void micro_int8(const packed_int8& w, const matmul_acts& a
   const std::int8_t* codes = w.codes.data() + t0 * quads * 64;
   for (std::size_t g = 0; g < w.groups; ++g) {
     __m512i acc[MR][NT];
-    PARE_MM_UNROLL
+    PARE_UNROLL
     for (int r = 0; r < MR; ++r)
-      PARE_MM_UNROLL
+      PARE_UNROLL
       for (int j = 0; j < NT; ++j) acc[r][j] = _mm512_setzero_si512();
     for (std::size_t q = g * gq; q < (g + 1) * gq; ++q) {
       w8 wv[NT];
-      PARE_MM_UNROLL
+      PARE_UNROLL
       for (int j = 0; j < NT; ++j) wv[j] = prep8(_mm512_load_si512(codes + (j * quads + q) * 64));
-      PARE_MM_UNROLL
+      PARE_UNROLL
       for (int r = 0; r < MR; ++r) {
         std::int32_t u, s;
         std::memcpy(&u, a.qu + (m0 + r) * a.ld + 4 * q, 4);
         std::memcpy(&s, a.q + (m0 + r) * a.ld + 4 * q, 4);
         const __m512i xu = _mm512_set1_epi32(u), xq = _mm512_set1_epi32(s);
-        PARE_MM_UNROLL
+        PARE_UNROLL
         for (int j = 0; j < NT; ++j) acc[r][j] = dot8(acc[r][j], wv[j], xu, xq);
       }
     }
-    PARE_MM_UNROLL
+    PARE_UNROLL
     for (int j = 0; j < NT; ++j) {
       const __m512i cs = _mm512_load_si512(w.csum.data() + ((t0 + j) * w.groups + g) * matmul_tile_rows);
-      PARE_MM_UNROLL
+      PARE_UNROLL
       for (int r = 0; r < MR; ++r) acc[r][j] = fix8(acc[r][j], cs);
     }
     epilogue<MR, NT>(w, a, m0, t0, g, acc, part);
@@ -89,28 +79,28 @@ PARE_MM_TARGET inline void micro_int4(const packed_int4& w, const matmul_acts& a
   const __m512i low = _mm512_set1_epi8(0x0F);
   for (std::size_t g = 0; g < w.groups; ++g) {
     __m512i acc[MR][NT];
-    PARE_MM_UNROLL
+    PARE_UNROLL
     for (int r = 0; r < MR; ++r)
-      PARE_MM_UNROLL
+      PARE_UNROLL
       for (int j = 0; j < NT; ++j) acc[r][j] = _mm512_setzero_si512();
     const std::uint8_t* blocks[NT];
-    PARE_MM_UNROLL
+    PARE_UNROLL
     for (int j = 0; j < NT; ++j) blocks[j] = w.block(t0 + j, g, 0);
     for (std::size_t o = g * go; o < (g + 1) * go; ++o) {
       __m512i lo[NT], hi[NT];
-      PARE_MM_UNROLL
+      PARE_UNROLL
       for (int j = 0; j < NT; ++j) {
         const __m512i b = _mm512_load_si512(blocks[j] + (o - g * go) * 64);
         lo[j] = _mm512_and_si512(b, low);
         hi[j] = _mm512_and_si512(_mm512_srli_epi16(b, 4), low);
       }
-      PARE_MM_UNROLL
+      PARE_UNROLL
       for (int r = 0; r < MR; ++r) {
         std::int32_t s0, s1;
         std::memcpy(&s0, a.q + (m0 + r) * a.ld + 8 * o, 4);
         std::memcpy(&s1, a.q + (m0 + r) * a.ld + 8 * o + 4, 4);
         const __m512i x0 = _mm512_set1_epi32(s0), x1 = _mm512_set1_epi32(s1);
-        PARE_MM_UNROLL
+        PARE_UNROLL
         for (int j = 0; j < NT; ++j) acc[r][j] = dot4(dot4(acc[r][j], lo[j], x0), hi[j], x1);
       }
     }
