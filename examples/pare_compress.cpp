@@ -112,6 +112,7 @@ options parse_args(int argc, char** argv) {
                    "       share:kmeans:<B>bit[:per_row]   lowrank:<energy=e|rank=r|ratio=p|budget=b>[:asvd|:whiten]\n"
                    "       prune:unstructured:<s>:<magnitude|wanda>  prune:nm:<n>:<m>:<magnitude|wanda>\n"
                    "       prune:depth:<n>:<ppl|taylor|taylor+|magnitude>[:iter]  prune:ffn:<fraction>:<magnitude|activation|apoz>\n"
+                   "       slicegpt:<fraction>[:global]   e.g. slicegpt:0.25\n"
                    "--sensitivity / --no-sensitivity: the block-sensitivity table (on by default with the default table)\n"
                    "--out PATH.gguf writes the model of the one --recipe (ggml steps only) as GGUF\n"
                    "--model X.safetensors --recipe quant:<config> --out Y.safetensors: compressed-tensors\n"
@@ -175,7 +176,7 @@ std::string data_file(const std::string& model_path, const std::string& rel) {
 struct row {
   std::string recipe;
   double bits_per_weight = 0;
-  std::size_t bytes = 0;
+  std::size_t bytes = 0, weights = 0;
   pare::perplexity_result ppl;
   double prefill_tps = 0, decode_tps = 0;
   std::vector<pare::layer_change> changes;
@@ -356,7 +357,9 @@ int main(int argc, char** argv) {
                  "prune:unstructured:0.5:magnitude", "prune:unstructured:0.5:wanda",
                  "prune:nm:2:4:magnitude",     "prune:nm:2:4:wanda",
                  "lowrank:energy=0.9",         "lowrank:energy=0.9:asvd",    "lowrank:energy=0.9:whiten",
-                 "lowrank:energy=0.95",        "lowrank:energy=0.95:asvd",   "lowrank:energy=0.95:whiten"};
+                 "lowrank:energy=0.95",        "lowrank:energy=0.95:asvd",   "lowrank:energy=0.95:whiten",
+                 "slicegpt:0.1",               "slicegpt:0.25",              "slicegpt:0.1:global",
+                 "slicegpt:0.25:global"};
     const bool sensitivity = opt.sensitivity == 1 || (opt.sensitivity == -1 && default_table);
     // Validate every recipe before the long work starts.
     std::vector<std::vector<pare_compress::recipe_step>> plans;
@@ -371,7 +374,8 @@ int main(int argc, char** argv) {
         }
         if (!opt.out.empty() && !steps.back().writes_gguf())
           usage_error("--out '" + opt.out + "': step '" + step +
-                      "' makes layers GGUF has no type for (expected quant:ggml:<type> or prune steps)");
+                      "' makes layers GGUF has no type for (expected quant:ggml:<type>, prune or "
+                      "slicegpt:<f>:global steps)");
         need_calib = need_calib || steps.back().needs_calibration();
       }
       plans.push_back(steps);
@@ -398,7 +402,8 @@ int main(int argc, char** argv) {
       r.recipe = name;
       r.changes = std::move(changes);
       r.bytes = m.storage_bytes();
-      r.bits_per_weight = 8.0 * double(r.bytes) / double(m.weight_count());
+      r.weights = m.weight_count();
+      r.bits_per_weight = 8.0 * double(r.bytes) / double(r.weights);
       std::cerr << "[" << name << "] perplexity over " << tokens.size() << " tokens...\n";
       r.ppl = pare::perplexity(m, tokens, nullptr, opt.window);
       measure_speed(m, tokens, opt.window, r);
@@ -451,7 +456,7 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < rows.size(); ++i) {
         const row& r = rows[i];
         std::cout << "  {\"recipe\": \"" << json_escape(r.recipe) << "\", \"bits_per_weight\": " << r.bits_per_weight
-                  << ", \"bytes\": " << r.bytes << ", \"perplexity\": " << r.ppl.ppl
+                  << ", \"bytes\": " << r.bytes << ", \"weights\": " << r.weights << ", \"perplexity\": " << r.ppl.ppl
                   << ", \"delta_ppl_percent\": " << 100.0 * (r.ppl.ppl / base - 1.0)
                   << ", \"prefill_tokens_per_s\": " << r.prefill_tps << ", \"decode_tokens_per_s\": " << r.decode_tps
                   << ", \"fallbacks\": [";
@@ -473,11 +478,11 @@ int main(int argc, char** argv) {
     } else {
       std::printf("model %s, text %s: %zu predicted tokens in %zu windows of %zu\n\n", model_path.c_str(),
                   text_path.c_str(), rows.front().ppl.predicted, rows.front().ppl.windows, opt.window);
-      std::printf("| recipe | bits/weight | bytes | perplexity | ΔPPL %% | prefill tok/s | decode tok/s |\n");
-      std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+      std::printf("| recipe | bits/weight | bytes | weights | perplexity | ΔPPL %% | prefill tok/s | decode tok/s |\n");
+      std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
       for (const row& r : rows)
-        std::printf("| %s | %.3f | %zu | %.4f | %+.2f | %.0f | %.0f |\n", r.recipe.c_str(), r.bits_per_weight, r.bytes,
-                    r.ppl.ppl, 100.0 * (r.ppl.ppl / base - 1.0), r.prefill_tps, r.decode_tps);
+        std::printf("| %s | %.3f | %zu | %zu | %.4f | %+.2f | %.0f | %.0f |\n", r.recipe.c_str(), r.bits_per_weight,
+                    r.bytes, r.weights, r.ppl.ppl, 100.0 * (r.ppl.ppl / base - 1.0), r.prefill_tps, r.decode_tps);
       bool any = false;
       for (const row& r : rows) {
         // One line per (recipe, fallback format, reason) with the tensors it concerns.
@@ -510,8 +515,10 @@ int main(int argc, char** argv) {
         any_struct = true;
         std::printf("  %s: %s\n", r.recipe.c_str(), what.c_str());
       }
-      std::printf("\nbits/weight counts every stored weight (embedding, norms, scales, zero points); the tied\n"
-                  "classifier is stored once. Linear layers run on: ");
+      std::printf("\nweights: the model's weights, a linear layer counting out x in whatever its storage (pruned\n"
+                  "blocks, FFN neurons and sliced widths remove weights; factorized, shared and quantized layers\n"
+                  "do not). bits/weight = 8 x bytes / weights: every stored byte (embedding, norms, scales, zero\n"
+                  "points, residual linears); the tied classifier is stored once. Linear layers run on: ");
       std::string backends;
       for (const row& r : rows)
         for (const auto& c : r.changes)

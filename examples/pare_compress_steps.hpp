@@ -19,10 +19,16 @@
 //   prune:nm:<n>:<m>:<magnitude|wanda> N:M sparsity along the inputs (e.g. prune:nm:2:4:wanda)
 //   prune:ffn:<fraction>:<criterion>   remove that fraction of every feed-forward block's
 //                                      neurons by magnitude, activation (mean |h|) or apoz
+//   slicegpt:<fraction>[:global]       SliceGPT: rotate the residual stream onto its principal
+//                                      axes (one basis per norm input, or one global basis)
+//                                      and delete that fraction of its width
+//                                      (pare/model/slicegpt.hpp); global slices write GGUF
 // Calibration uses the --calib text, not the evaluated text: channel statistics (for the
 // imatrix and activation criteria) are captured on the model as the step finds it, token
 // windows feed PPL-drop and Taylor.
 
+#include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,12 +41,13 @@
 #include "pare/model/lowrank_compress.hpp"
 #include "pare/model/mask_prune.hpp"
 #include "pare/model/share_compress.hpp"
+#include "pare/model/slicegpt.hpp"
 #include "pare/model/structured_prune.hpp"
 
 namespace pare_compress {
 
 struct recipe_step {
-  enum kind_t { quant, ggml, depth, ffn, kmeans, lowrank, masked } kind = quant;
+  enum kind_t { quant, ggml, depth, ffn, kmeans, lowrank, masked, slice } kind = quant;
   pare::mask_prune_spec mask_spec;
   std::string text;
   pare::quant_config cfg;
@@ -49,11 +56,15 @@ struct recipe_step {
   double fraction = 0;        // ffn
   std::string criterion;      // depth / ffn
   bool iterative = false;     // depth
-  bool writes_gguf() const { return kind != quant && kind != kmeans && kind != lowrank; }
+  bool writes_gguf() const {
+    return kind != quant && kind != kmeans && kind != lowrank &&
+           !(kind == slice && slice_opt.mode == pare::slicegpt_options::rotation::per_point);
+  }
   pare::lowrank_spec lr;
+  pare::slicegpt_options slice_opt;
   bool needs_calibration() const {
     return (kind == ggml && ggml_spec.imatrix) || kind == depth || (kind == ffn && criterion != "magnitude") ||
-           (kind == lowrank && lr.method != pare::lowrank_method::plain) || (kind == masked && mask_spec.criterion == "wanda");
+           (kind == lowrank && lr.method != pare::lowrank_method::plain) || (kind == masked && mask_spec.criterion == "wanda") || kind == slice;
   }
 };
 
@@ -110,11 +121,21 @@ inline recipe_step parse_step(const std::string& step) {
   } else if (step.rfind("lowrank:", 0) == 0) {
     st.kind = recipe_step::lowrank;
     st.lr = pare::lowrank_spec::parse(step.substr(8));
+  } else if (step.rfind("slicegpt:", 0) == 0) {
+    const auto t = split_colon(step.substr(9));
+    if (t.empty() || t.size() > 2 || (t.size() == 2 && t[1] != "global"))
+      bad("expected slicegpt:<fraction>[:global]");
+    char* end = nullptr;
+    st.slice_opt.fraction = std::strtod(t[0].c_str(), &end);
+    if (t[0].empty() || *end != '\0' || !(st.slice_opt.fraction >= 0.0 && st.slice_opt.fraction < 1.0))
+      bad("expected a fraction in [0, 1), got '" + t[0] + "'");
+    if (t.size() == 2) st.slice_opt.mode = pare::slicegpt_options::rotation::global;
+    st.kind = recipe_step::slice;
   } else if (step.rfind("share:kmeans:", 0) == 0) {
     st.kind = recipe_step::kmeans;
     (void)pare::kmeans_config::parse(step.substr(6));  // validates
   } else {
-    bad("expected quant:<config>, quant:ggml:<type>, prune:depth:…, prune:ffn:… or share:kmeans:…");
+    bad("expected quant:<config>, quant:ggml:<type>, prune:…, lowrank:…, slicegpt:… or share:kmeans:…");
   }
   return st;
 }
@@ -188,6 +209,16 @@ inline std::vector<pare::layer_change> apply_step(const recipe_step& st, pare::l
       return pare::prune_linears_masked(m, st.mask_spec, select, stats);
     }
     case recipe_step::kmeans: return pare::kmeans_linears(m, st.text.substr(6), select);
+    case recipe_step::slice: {
+      const pare::slicegpt_report r = pare::slice_model(m, cal.windows(m), st.slice_opt);
+      double lo = 1, hi = 0;
+      for (double v : r.kept_variance) lo = std::min(lo, v), hi = std::max(hi, v);
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "width %zu -> %zu (%s rotation, kept variance %.3f-%.3f)", r.old_dim,
+                    r.new_dim, st.slice_opt.mode == pare::slicegpt_options::rotation::global ? "one global" : "per-norm",
+                    lo, hi);
+      return {{"residual", buf, "", false, "SliceGPT"}};
+    }
     case recipe_step::ffn: {
       const pare::calibration_capture* stats = st.criterion == "magnitude" ? nullptr : &cal.channel_stats(m);
       const std::size_t kept = pare::prune_ffn_width(m, st.fraction, st.criterion, stats);

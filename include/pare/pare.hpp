@@ -79,6 +79,7 @@
 #include "pare/model/tokenizer.hpp"
 #include "pare/lowrank/activation_aware.hpp"
 #include "pare/lowrank/lapack.hpp"
+#include "pare/lowrank/pca.hpp"
 #include "pare/lowrank/randomized_svd.hpp"
 #include "pare/lowrank/rank_policy.hpp"
 #include "pare/lowrank/svd.hpp"
@@ -95,3 +96,4 @@
 #include "pare/model/shared_linear.hpp"
 #include "pare/model/share_compress.hpp"
 #include "pare/model/structured_prune.hpp"
+#include "pare/model/slicegpt.hpp"

@@ -1,4 +1,4 @@
-// LAPACKE / CBLAS bindings for pare/lowrank/: typed (float, double) gesdd, geqrf+orgqr, potrf, trtrs and gemm, failures as pare::error.
+// LAPACKE / CBLAS bindings for pare/lowrank/: typed (float, double) gesdd, syevd, geqrf+orgqr, potrf, trtrs and gemm, failures as pare::error.
 #pragma once
 
 // pare/lowrank/ does no linear algebra of its own: SVD, QR and Cholesky are LAPACK's
@@ -51,6 +51,23 @@ void gesdd(const char* where, char jobz, std::size_t m, std::size_t n, T* a, T* 
     info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, jobz, mi, ni, a, lda, s, u, ldu, vt, ldvt);
   if (info > 0) detail::fail<error>(where, ": LAPACK ?gesdd did not converge (info ", info, ")");
   if (info < 0) detail::fail<error>(where, ": LAPACK ?gesdd rejected argument ", -info);
+}
+
+/// Eigen-decomposition of the symmetric n×n array `a` (lower triangle used): on return `w`
+/// holds the eigenvalues in ascending order and the column-major `a` the orthonormal
+/// eigenvectors (column j for w[j]). Divide and conquer (?syevd); error if it does not converge.
+template <class T>
+void syevd(const char* where, std::size_t n, T* a, T* w) {
+  static_assert(is_lapack_real<T>, "syevd: float or double");
+  if (n == 0) return;
+  const lapack_int ni = to_int(where, "n", n);
+  lapack_int info;
+  if constexpr (std::is_same_v<T, float>)
+    info = LAPACKE_ssyevd(LAPACK_COL_MAJOR, 'V', 'L', ni, a, ni, w);
+  else
+    info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', ni, a, ni, w);
+  if (info > 0) detail::fail<error>(where, ": LAPACK ?syevd did not converge (info ", info, ")");
+  if (info < 0) detail::fail<error>(where, ": LAPACK ?syevd rejected argument ", -info);
 }
 
 /// Replaces the column-major m×n array `a` (m ≥ n, ld m) by the orthonormal Q of its thin

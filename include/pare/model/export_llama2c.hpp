@@ -240,6 +240,11 @@ inline llama2c_config llama2c_config_from_gguf(const gguf_file& g, int seq_len =
   if (rope_dims != c.head_size())
     detail::fail<unsupported_error>(src, ": llama.rope.dimension_count: expected the head size ", c.head_size(),
                                     " (llama2.c rotates whole heads), got ", rope_dims);
+  const int key_length = detail::l2c_positive_int(g, "llama.attention.key_length", c.head_size());
+  if (key_length != c.head_size())
+    detail::fail<unsupported_error>(src, ": llama.attention.key_length: expected llama.embedding_length / "
+                                    "llama.attention.head_count = ", c.head_size(),
+                                    " (llama2.c derives the head size from the width), got ", key_length);
   const std::string scaling = detail::l2c_string(g, "llama.rope.scaling.type", "none");
   if (scaling != "none")
     detail::fail<unsupported_error>(src, ": llama.rope.scaling.type: expected 'none' (llama2.c has no RoPE "

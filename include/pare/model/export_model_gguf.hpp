@@ -80,6 +80,10 @@ inline void write_model_gguf(const llama_model& m, const tokenizer& tok, const s
                                       " kv heads and feed-forward width ", c.hidden_dim, ", got ", b.n_heads, ", ",
                                       b.n_kv_heads, " and ", b.w1->out_features(),
                                       " (GGUF's llama keys describe every block alike)");
+    if (b.has_shortcuts())
+      detail::fail<unsupported_error>(where, ": block ", l,
+                                      ": has residual linears (SliceGPT with one rotation per block); llama.cpp's "
+                                      "llama graph has no tensor for them (slice with one global rotation to write GGUF)");
   }
   // Gather every tensor first: unsupported layers fail before the file is created.
   std::vector<detail::gguf_out_tensor> ts;
@@ -135,6 +139,10 @@ inline void write_model_gguf(const llama_model& m, const tokenizer& tok, const s
   w.set("llama.attention.head_count_kv", static_cast<std::uint32_t>(c.n_kv_heads));
   w.set("llama.block_count", static_cast<std::uint32_t>(m.blocks.size()));
   w.set("llama.rope.dimension_count", static_cast<std::uint32_t>(c.head_size()));
+  if (c.decoupled_heads()) {  // attention width differs from embedding_length / head_count
+    w.set("llama.attention.key_length", static_cast<std::uint32_t>(c.head_size()));
+    w.set("llama.attention.value_length", static_cast<std::uint32_t>(c.head_size()));
+  }
   w.set("llama.rope.freq_base", c.rope_theta);
   w.set("llama.attention.layer_norm_rms_epsilon", c.norm_eps);
   w.set("tokenizer.ggml.model", std::string("llama"));

@@ -41,6 +41,11 @@ struct llama_params {
   std::vector<T> out;  // [vocab, dim]; empty when tied
 
   static llama_params from_model(const llama_model& m) {
+    for (std::size_t l = 0; l < m.blocks.size(); ++l)
+      if (m.blocks[l].has_shortcuts())
+        detail::fail<unsupported_error>("llama_params::from_model: block ", l,
+                                        " has residual linears (SliceGPT per-block rotation); the backward pass "
+                                        "supports identity residuals only");
     llama_params p;
     p.config = m.config;
     p.tied = m.tied_classifier;

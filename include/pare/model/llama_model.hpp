@@ -25,8 +25,13 @@ PARE_NAMESPACE_BEGIN
 struct llama_block {
   int n_heads = 0, n_kv_heads = 0;         // this block's heads (fewer after head pruning)
   std::vector<float> attn_norm, ffn_norm;  // [dim] RMSNorm gains
-  std::unique_ptr<linear_layer> wq, wk, wv, wo;  // [dim, dim], [kv_dim, dim] x2, [dim, dim]
+  std::unique_ptr<linear_layer> wq, wk, wv, wo;  // [q_dim, dim], [kv_dim, dim] x2, [dim, q_dim]
   std::unique_ptr<linear_layer> w1, w2, w3;      // gate [hidden, dim], down [dim, hidden], up [hidden, dim]
+  /// Residual-path linears [dim, dim], null for the identity (the usual LLaMA block). SliceGPT
+  /// with one rotation per block puts Q_inᵀ·Q_out here: x ← x·Sᵀ + attention(...), and the
+  /// same around the FFN. GGUF has no tensor for them (export refuses such models).
+  std::unique_ptr<linear_layer> attn_shortcut, ffn_shortcut;
+  bool has_shortcuts() const noexcept { return attn_shortcut || ffn_shortcut; }
 };
 
 class llama_model {
@@ -60,7 +65,7 @@ class llama_model {
     llama_model m;
     m.config = cfg;
     m.tied_classifier = tied;
-    const std::size_t dim = cfg.dim, hid = cfg.hidden_dim, kv = cfg.kv_dim(), vocab = cfg.vocab_size;
+    const std::size_t dim = cfg.dim, hid = cfg.hidden_dim, kv = cfg.kv_dim(), qd = cfg.q_dim(), vocab = cfg.vocab_size;
     auto vec = [&](const std::string& name, std::size_t n) {
       const tensor_view<const float> t = get(name);
       if (t.size() != n) detail::fail<shape_error>("llama_model: tensor '", name, "': expected ", n, " values, got shape ", t.shape());
@@ -90,10 +95,10 @@ class llama_model {
       b.n_kv_heads = cfg.n_kv_heads;
       b.attn_norm = vec(p + "attn_norm.weight", dim);
       b.ffn_norm = vec(p + "ffn_norm.weight", dim);
-      b.wq = mat(p + "attn_q.weight", dim, dim);
+      b.wq = mat(p + "attn_q.weight", qd, dim);
       b.wk = mat(p + "attn_k.weight", kv, dim);
       b.wv = mat(p + "attn_v.weight", kv, dim);
-      b.wo = mat(p + "attn_output.weight", dim, dim);
+      b.wo = mat(p + "attn_output.weight", dim, qd);
       b.w1 = mat(p + "ffn_gate.weight", hid, dim);
       b.w2 = mat(p + "ffn_down.weight", dim, hid);
       b.w3 = mat(p + "ffn_up.weight", hid, dim);
@@ -137,6 +142,8 @@ class llama_model {
     for (const llama_block& blk : blocks) {
       b += (blk.attn_norm.size() + blk.ffn_norm.size()) * sizeof(float);
       for (const auto* p : {&blk.wq, &blk.wk, &blk.wv, &blk.wo, &blk.w1, &blk.w2, &blk.w3}) b += (*p)->storage_bytes();
+      for (const auto* p : {&blk.attn_shortcut, &blk.ffn_shortcut})
+        if (*p) b += (*p)->storage_bytes();
     }
     if (tied_classifier)
       b += output->format() == "f32" ? token_embd.size() * sizeof(float) : output->storage_bytes();
@@ -150,8 +157,8 @@ class llama_model {
     std::size_t n = output_norm.size();
     for (const llama_block& blk : blocks) {
       n += blk.attn_norm.size() + blk.ffn_norm.size();
-      for (const auto* p : {&blk.wq, &blk.wk, &blk.wv, &blk.wo, &blk.w1, &blk.w2, &blk.w3})
-        n += (*p)->in_features() * (*p)->out_features();
+      for (const auto* p : {&blk.wq, &blk.wk, &blk.wv, &blk.wo, &blk.w1, &blk.w2, &blk.w3, &blk.attn_shortcut, &blk.ffn_shortcut})
+        if (*p) n += (*p)->in_features() * (*p)->out_features();
     }
     return n + token_embd.size() + (tied_classifier ? 0 : output->in_features() * output->out_features());
   }

@@ -7,8 +7,8 @@
 //             angle = pos · theta^(-2i / head_size), (a, b) → (a·cos − b·sin, a·sin + b·cos)
 //   attention per query head h over positions 0..pos (causal), key/value head h / (n_heads / n_kv_heads),
 //             scores q·k / sqrt(head_size), softmax (max subtracted), weighted sum of v
-//   x += att·Woᵀ
-//   xb = rmsnorm(x) · ffn_norm;  x += (silu(xb·W1ᵀ) ⊙ (xb·W3ᵀ))·W2ᵀ
+//   x += att·Woᵀ                         (x ← x·Sᵀ + att·Woᵀ with a residual linear S, see llama_block)
+//   xb = rmsnorm(x) · ffn_norm;  x += (silu(xb·W1ᵀ) ⊙ (xb·W3ᵀ))·W2ᵀ   (likewise)
 // then logits = (rmsnorm(x) · output_norm)·Woutᵀ.
 // forward() takes a batch of consecutive tokens (positions pos()..pos()+n-1); every
 // linear layer sees an [n, in] matrix, so prefill runs GEMMs and decode GEMVs.
@@ -33,6 +33,12 @@ class llama_session {
   struct linear_observer {
     virtual ~linear_observer() = default;
     virtual void on_linear_input(const std::string& name, const matrix_view<const float>& x) = 0;
+    /// The residual stream x [n, dim] where it enters a norm: before block `block`'s
+    /// attention norm (`before_ffn` false), before its FFN norm (true), and with block ==
+    /// number of blocks before the output norm. Default: ignored.
+    virtual void on_residual(std::size_t block, bool before_ffn, const matrix_view<const float>& x) {
+      (void)block, (void)before_ffn, (void)x;
+    }
   };
 
   explicit llama_session(const llama_model& m) : m_(m) {
@@ -86,6 +92,7 @@ class llama_session {
       const llama_block& b = m_.blocks[l];
       const std::string p = observer_ ? "blk." + std::to_string(l) + "." : std::string();
       const std::size_t qd = b.n_heads * hs, kv = b.n_kv_heads * hs, hid = b.w1->out_features();
+      if (observer_) observer_->on_residual(l, false, matrix_view<const float>(x_.data(), n, dim));
       rmsnorm(x_.data(), b.attn_norm.data(), n, dim, xb_.data());
       run(p, "attn_q.weight", *b.wq, xb_.data(), n, dim, q_.data(), qd);
       run(p, "attn_k.weight", *b.wk, xb_.data(), n, dim, k_.data(), kv);
@@ -98,7 +105,8 @@ class llama_session {
       std::copy(v_.data(), v_.data() + n * kv, vc + pos_ * kv);
       attention(b, kc, vc, n);
       run(p, "attn_output.weight", *b.wo, att_.data(), n, qd, xb2_.data(), dim);
-      for (std::size_t i = 0; i < n * dim; ++i) x_[i] += xb2_[i];
+      residual_add(b.attn_shortcut.get(), n, dim);
+      if (observer_) observer_->on_residual(l, true, matrix_view<const float>(x_.data(), n, dim));
       rmsnorm(x_.data(), b.ffn_norm.data(), n, dim, xb_.data());
       run(p, "ffn_gate.weight", *b.w1, xb_.data(), n, dim, h1_.data(), hid);
       run(p, "ffn_up.weight", *b.w3, xb_.data(), n, dim, h3_.data(), hid);
@@ -107,8 +115,9 @@ class llama_session {
         h1_[i] = g * (1.0f / (1.0f + std::exp(-g))) * h3_[i];
       }
       run(p, "ffn_down.weight", *b.w2, h1_.data(), n, hid, xb2_.data(), dim);
-      for (std::size_t i = 0; i < n * dim; ++i) x_[i] += xb2_[i];
+      residual_add(b.ffn_shortcut.get(), n, dim);
     }
+    if (observer_) observer_->on_residual(m_.blocks.size(), false, matrix_view<const float>(x_.data(), n, dim));
     const std::size_t first = all_logits ? 0 : n - 1, rows = n - first;
     rmsnorm(x_.data() + first * dim, m_.output_norm.data(), rows, dim, xb_.data());
     logits.resize(rows * vocab);
@@ -121,21 +130,32 @@ class llama_session {
   void resize(std::size_t n) {
     const llama_config& c = m_.config;
     const std::size_t dim = c.dim;
-    std::size_t kv = 0, hid = 0;  // widest block (blocks may be pruned to different widths)
+    std::size_t kv = 0, qd = 0, hid = 0;  // widest block (blocks may be pruned to different widths)
     for (const llama_block& b : m_.blocks) {
       kv = std::max<std::size_t>(kv, static_cast<std::size_t>(b.n_kv_heads) * c.head_size());
+      qd = std::max<std::size_t>(qd, static_cast<std::size_t>(b.n_heads) * c.head_size());
       hid = std::max(hid, b.w1->out_features());
     }
-    if (x_.size() >= n * dim) return;
+    if (x_.size() >= n * dim && q_.size() >= n * qd) return;
     x_ = aligned_buffer<float>(n * dim);
     xb_ = aligned_buffer<float>(n * dim);
     xb2_ = aligned_buffer<float>(n * dim);
-    q_ = aligned_buffer<float>(n * dim);
-    att_ = aligned_buffer<float>(n * dim);
+    q_ = aligned_buffer<float>(n * qd);
+    att_ = aligned_buffer<float>(n * qd);
     k_ = aligned_buffer<float>(n * kv);
     v_ = aligned_buffer<float>(n * kv);
     h1_ = aligned_buffer<float>(n * hid);
     h3_ = aligned_buffer<float>(n * hid);
+  }
+
+  /// x ← x + xb2, or x ← x·Sᵀ + xb2 with the residual linear S.
+  void residual_add(const linear_layer* s, std::size_t n, std::size_t dim) {
+    if (s) {
+      if (xs_.size() < n * dim) xs_ = aligned_buffer<float>(n * dim);
+      s->forward(matrix_view<const float>(x_.data(), n, dim), matrix_view<float>(xs_.data(), n, dim));
+      std::copy(xs_.data(), xs_.data() + n * dim, x_.data());
+    }
+    for (std::size_t i = 0; i < n * dim; ++i) x_[i] += xb2_[i];
   }
 
   void run(const std::string& prefix, const char* name, const linear_layer& w, const float* x, std::size_t n,
@@ -218,7 +238,7 @@ class llama_session {
   aligned_buffer<float> key_cache_, value_cache_;
   std::vector<float> rope_cos_, rope_sin_;
   std::vector<std::size_t> cache_offset_;  // per block, into the caches
-  aligned_buffer<float> x_, xb_, xb2_, q_, att_, k_, v_, h1_, h3_;
+  aligned_buffer<float> x_, xb_, xb2_, q_, att_, k_, v_, h1_, h3_, xs_;
 };
 
 PARE_NAMESPACE_END

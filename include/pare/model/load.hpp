@@ -44,6 +44,12 @@ inline llama_model llama_model_from_gguf(const gguf_file& g) {
   c.seq_len = g.get<int>("llama.context_length");
   c.norm_eps = g.get_or<float>("llama.attention.layer_norm_rms_epsilon", 1e-5f);
   c.rope_theta = g.get_or<float>("llama.rope.freq_base", 10000.0f);
+  const int key_length = g.get_or<int>("llama.attention.key_length", 0);
+  const int value_length = g.get_or<int>("llama.attention.value_length", key_length);
+  if (key_length != value_length)
+    detail::fail<unsupported_error>("llama_model_from_gguf: llama.attention.value_length: expected the key_length ",
+                                    key_length, ", got ", value_length);
+  if (key_length > 0 && c.n_heads > 0 && key_length * c.n_heads != c.dim) c.head_dim = key_length;
   const gguf_tensor& emb = g.tensor("token_embd.weight");
   c.vocab_size = static_cast<int>(emb.rows());
   const bool tied = g.find_tensor("output.weight") == nullptr;
