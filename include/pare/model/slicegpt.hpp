@@ -29,10 +29,11 @@
 // linears are then the identity and are left out, so the sliced model is a plain LLaMA of
 // width d (attention width unchanged: config.head_dim) that write_model_gguf can write.
 //
-// Differences from the paper's code: the covariances of all points are taken in one pass
-// over the unsliced model (the paper recomputes each point's signals through the already
-// sliced earlier blocks), and the new width is D − ⌊fraction·D⌋ rounded down to a multiple
-// of round_to (the paper rounds to 8). Linears must be dense fp32: slice before quantizing
+// Calibration: with rotation::per_point and `sequential` (the default, as the paper does),
+// the bases are found in forward order, each from the signals of the model whose earlier
+// points are already sliced (detail::sequential_bases: one calibration pass per point);
+// otherwise all covariances come from one pass over the unsliced model. The new width is
+// D − ⌊fraction·D⌋ rounded down to a multiple of round_to (the paper rounds to 8). Linears must be dense fp32: slice before quantizing
 // or factorizing (anything else is an unsupported_error). Everything is computed first; an
 // error leaves the model unchanged.
 
@@ -56,6 +57,10 @@ struct slicegpt_options {
   double fraction = 0.25;  ///< share of the residual width to delete, in [0, 1)
   rotation mode = rotation::per_point;
   double damping = 0.01;       ///< PCA damping, times mean(diag C)
+  /// per_point only: find the bases in forward order through the partly sliced model, as
+  /// the paper does (one calibration pass per norm input); false: one pass over the
+  /// unsliced model for all of them.
+  bool sequential = true;
   std::size_t round_to = 1;    ///< new width rounded down to a multiple of this (≥ 1)
 };
 
@@ -70,9 +75,14 @@ namespace detail {
 /// Σ xᵀx of the residual stream at every norm input (2 per block + the output norm).
 class residual_covariance final : public llama_session::linear_observer {
  public:
-  residual_covariance(std::size_t points, std::size_t dim) : dim_(dim), c_(points, std::vector<double>(dim * dim, 0.0)) {}
+  /// Accumulates every point, or only point `only` when it is given.
+  residual_covariance(std::size_t points, std::size_t dim, std::size_t only = std::size_t(-1))
+      : dim_(dim), only_(only), c_(points, std::vector<double>(only == std::size_t(-1) ? dim * dim : 0, 0.0)) {
+    if (only != std::size_t(-1)) c_.at(only).assign(dim * dim, 0.0);
+  }
   void on_linear_input(const std::string&, const matrix_view<const float>&) override {}
   void on_residual(std::size_t block, bool before_ffn, const matrix_view<const float>& x) override {
+    if (only_ != std::size_t(-1) && 2 * block + (before_ffn ? 1 : 0) != only_) return;
     std::vector<double> xd(x.rows() * dim_);
     for (std::size_t t = 0; t < x.rows(); ++t)
       for (std::size_t i = 0; i < dim_; ++i) xd[t * dim_ + i] = x(t, i);
@@ -80,10 +90,20 @@ class residual_covariance final : public llama_session::linear_observer {
     lapack::gemm<double>("slice_model", true, false, dim_, dim_, x.rows(), 1.0, xd.data(), xd.data(), 1.0, c.data());
   }
   const std::vector<double>& at(std::size_t p) const { return c_.at(p); }
-  std::size_t points() const noexcept { return c_.size(); }
+
+  /// Runs the calibration windows through m (each from an empty cache).
+  void run(const llama_model& m, const std::vector<std::vector<std::int32_t>>& windows) {
+    for (const auto& w : windows) {
+      if (w.empty()) continue;
+      llama_session s(m);
+      s.set_observer(this);
+      std::vector<float> logits;
+      s.forward(w.data(), w.size(), logits);
+    }
+  }
 
  private:
-  std::size_t dim_;
+  std::size_t dim_, only_;
   std::vector<std::vector<double>> c_;
 };
 
@@ -117,6 +137,101 @@ inline std::unique_ptr<linear_layer> dense_from(const std::vector<float>& w, std
   return std::make_unique<dense_linear>(matrix_view<const float>(w.data(), rows, cols));
 }
 
+
+/// P = Q̂·Q̂ᵀ ([D, D], the projection onto the kept axes) from Q̂ [D, d].
+inline std::vector<double> projection(const std::vector<double>& qhat, std::size_t big_d, std::size_t d) {
+  std::vector<double> p(big_d * big_d);
+  lapack::gemm<double>("slice_model", false, true, big_d, big_d, d, 1.0, qhat.data(), qhat.data(), 0.0, p.data());
+  return p;
+}
+
+/// The paper's sequential calibration: the bases are found in forward order, each from the
+/// signals of the model whose earlier points are already sliced. The partly sliced model is
+/// run at full width D in "projected" form, which computes exactly what the sliced model
+/// computes: gains folded (norm gains 1), every reading linear W·diag(α)·P_p, every writing
+/// linear P_p·W, residual linears P_p, embedding E·P₀, with P_p = Q̂_p·Q̂_pᵀ (an RMSNorm over
+/// D of a vector in a d-dimensional subspace equals the sliced model's norm with gain √(D/d)
+/// and eps·D/d). Costs one calibration pass per point (2·blocks + 1).
+template <class Truncate>
+void sequential_bases(const llama_model& m, const std::vector<std::vector<std::int32_t>>& windows, std::size_t points,
+                      std::size_t big_d, std::size_t d, Truncate&& truncate, std::vector<std::vector<double>>& qhat,
+                      std::vector<std::vector<double>>& covs) {
+  const std::size_t vocab = static_cast<std::size_t>(m.config.vocab_size);
+  // A reading linear W [rows, D] as W·diag(gain)·P (either optional); a writing one as is.
+  auto fold = [&](const linear_layer& l, const std::vector<float>* gain, const std::vector<double>* p) {
+    std::vector<double> w = dense_double(l);
+    const std::size_t rows = l.out_features(), cols = l.in_features();
+    if (gain)
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = 0; j < cols; ++j) w[r * cols + j] *= double((*gain)[j]);
+    if (p) {
+      std::vector<double> wp(rows * cols);
+      lapack::gemm<double>("slice_model", false, false, rows, cols, cols, 1.0, w.data(), p->data(), 0.0, wp.data());
+      w.swap(wp);
+    }
+    return dense_from(std::vector<float>(w.begin(), w.end()), rows, cols);
+  };
+  auto project_rows = [&](const linear_layer& l, const std::vector<double>& p) {  // P·W
+    const std::vector<double> w = dense_double(l);
+    const std::size_t cols = l.in_features();
+    std::vector<double> pw(big_d * cols);
+    lapack::gemm<double>("slice_model", false, false, big_d, cols, big_d, 1.0, p.data(), w.data(), 0.0, pw.data());
+    return dense_from(std::vector<float>(pw.begin(), pw.end()), big_d, cols);
+  };
+  // The working model: gains folded, nothing projected yet.
+  llama_model w;
+  w.config = m.config;
+  w.tied_classifier = false;
+  w.token_embd = aligned_buffer<float>(vocab * big_d);
+  std::copy(m.token_embd.data(), m.token_embd.data() + vocab * big_d, w.token_embd.data());
+  for (const llama_block& o : m.blocks) {
+    llama_block b;
+    b.n_heads = o.n_heads;
+    b.n_kv_heads = o.n_kv_heads;
+    b.attn_norm.assign(big_d, 1.0f);
+    b.ffn_norm.assign(big_d, 1.0f);
+    b.wq = fold(*o.wq, &o.attn_norm, nullptr);
+    b.wk = fold(*o.wk, &o.attn_norm, nullptr);
+    b.wv = fold(*o.wv, &o.attn_norm, nullptr);
+    b.wo = fold(*o.wo, nullptr, nullptr);
+    b.w1 = fold(*o.w1, &o.ffn_norm, nullptr);
+    b.w3 = fold(*o.w3, &o.ffn_norm, nullptr);
+    b.w2 = fold(*o.w2, nullptr, nullptr);
+    w.blocks.push_back(std::move(b));
+  }
+  w.output_norm.assign(big_d, 1.0f);
+  w.output = fold(*m.output, &m.output_norm, nullptr);
+  for (std::size_t p = 0; p < points; ++p) {
+    residual_covariance cov(points, big_d, p);
+    cov.run(w, windows);
+    covs[p] = cov.at(p);
+    qhat[p] = truncate(covs[p]);
+    const std::vector<double> proj = projection(qhat[p], big_d, d);
+    // Slice point p in the working model: what writes to it, then what reads from it.
+    if (p == 0) {
+      std::vector<double> e(w.token_embd.data(), w.token_embd.data() + vocab * big_d), ep(vocab * big_d);
+      lapack::gemm<double>("slice_model", false, false, vocab, big_d, big_d, 1.0, e.data(), proj.data(), 0.0, ep.data());
+      std::copy(ep.begin(), ep.end(), w.token_embd.data());
+    } else {
+      llama_block& b = w.blocks[(p - 1) / 2];
+      const bool after_attn = p % 2 == 1;
+      (after_attn ? b.wo : b.w2) = project_rows(after_attn ? *b.wo : *b.w2, proj);
+      (after_attn ? b.attn_shortcut : b.ffn_shortcut) = dense_from(std::vector<float>(proj.begin(), proj.end()), big_d, big_d);
+    }
+    if (p + 1 == points) break;  // the head reads the last point; nothing after it to calibrate
+    if (p % 2 == 0) {
+      llama_block& b = w.blocks[p / 2];
+      b.wq = fold(*b.wq, nullptr, &proj);
+      b.wk = fold(*b.wk, nullptr, &proj);
+      b.wv = fold(*b.wv, nullptr, &proj);
+    } else {
+      llama_block& b = w.blocks[p / 2];
+      b.w1 = fold(*b.w1, nullptr, &proj);
+      b.w3 = fold(*b.w3, nullptr, &proj);
+    }
+  }
+}
+
 }  // namespace detail
 
 /// Slices the residual width of `m` by opt.fraction using calibration `windows` (each run
@@ -146,22 +261,14 @@ inline slicegpt_report slice_model(llama_model& m, const std::vector<std::vector
     detail::fail<argument_error>(where, ": fraction ", opt.fraction, " with round_to ", opt.round_to,
                                  " leaves no residual dimension of ", big_d);
 
-  // 1. Covariances of the residual stream at every norm input.
-  detail::residual_covariance cov(points, big_d);
-  for (const auto& w : windows) {
-    if (w.empty()) continue;
-    llama_session s(m);
-    s.set_observer(&cov);
-    std::vector<float> logits;
-    s.forward(w.data(), w.size(), logits);
-  }
-
-  // 2. Bases: Q̂_p = the first d principal axes (row-major [D, d]).
+  // 1-2. Covariances of the residual stream at every norm input, and the bases Q̂_p (the
+  // first d principal axes, row-major [D, d]).
   slicegpt_report rep;
   rep.old_dim = big_d;
   rep.new_dim = d;
   rep.weights_before = m.weight_count();
-  auto truncate = [&](const principal_axes_result& pa) {
+  auto truncate = [&](const std::vector<double>& cp) {
+    const principal_axes_result pa = principal_axes(cp, big_d, opt.damping);
     std::vector<double> qh(big_d * d);
     for (std::size_t i = 0; i < big_d; ++i)
       for (std::size_t j = 0; j < d; ++j) qh[i * d + j] = pa.q[i * big_d + j];
@@ -178,17 +285,24 @@ inline slicegpt_report slice_model(llama_model& m, const std::vector<std::vector
       }
     return tr > 0 ? k / tr : 1.0;
   };
-  std::vector<std::vector<double>> qhat(points);
-  if (opt.mode == slicegpt_options::rotation::global) {
-    std::vector<double> sum(big_d * big_d, 0.0);
-    for (std::size_t p = 0; p < points; ++p)
-      for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += cov.at(p)[i];
-    const std::vector<double> qh = truncate(principal_axes(sum, big_d, opt.damping));
-    for (std::size_t p = 0; p < points; ++p) qhat[p] = qh;
+  std::vector<std::vector<double>> qhat(points), covs(points);
+  if (opt.mode == slicegpt_options::rotation::per_point && opt.sequential) {
+    detail::sequential_bases(m, windows, points, big_d, d, truncate, qhat, covs);
   } else {
-    for (std::size_t p = 0; p < points; ++p) qhat[p] = truncate(principal_axes(cov.at(p), big_d, opt.damping));
+    detail::residual_covariance cov(points, big_d);
+    cov.run(m, windows);
+    for (std::size_t p = 0; p < points; ++p) covs[p] = cov.at(p);
+    if (opt.mode == slicegpt_options::rotation::global) {
+      std::vector<double> sum(big_d * big_d, 0.0);
+      for (std::size_t p = 0; p < points; ++p)
+        for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += covs[p][i];
+      const std::vector<double> qh = truncate(sum);
+      for (std::size_t p = 0; p < points; ++p) qhat[p] = qh;
+    } else {
+      for (std::size_t p = 0; p < points; ++p) qhat[p] = truncate(covs[p]);
+    }
   }
-  for (std::size_t p = 0; p < points; ++p) rep.kept_variance.push_back(kept(cov.at(p), qhat[p]));
+  for (std::size_t p = 0; p < points; ++p) rep.kept_variance.push_back(kept(covs[p], qhat[p]));
 
   // 3. New weights, all before the model changes.
   const std::size_t vocab = static_cast<std::size_t>(c.vocab_size);
