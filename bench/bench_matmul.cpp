@@ -21,6 +21,9 @@
 #if __has_include("matmul_f32_cases.hpp")
 #include "matmul_f32_cases.hpp"
 #endif
+#if __has_include("matmul_peak_cases.hpp")
+#include "matmul_peak_cases.hpp"
+#endif
 #if __has_include("matmul_peer_cases.hpp")
 #include "matmul_peer_cases.hpp"
 #endif

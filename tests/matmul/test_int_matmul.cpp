@@ -102,6 +102,43 @@ TEST_CASE("integer sums are exact on every ISA (int64 oracle)") {
       }
 }
 
+TEST_CASE("integer sums stay exact across K-blocks, row chunks and panel tails on every ISA") {
+  // K beyond one K-block of the x86 GEMM kernels (4096 k), groups that K-blocks cut
+  // (int8 G = 96, int4 G = 40), per-channel weights whose sums carry over K-blocks, row
+  // counts around the 8-row micro-tiles and 64-row chunks, and 4 or 5 tiles (panels of
+  // 3 tiles plus a 1- or 2-tile tail). Integer data: y must equal the int64 oracle.
+  struct shape { int bits; std::size_t n, k, group; bool offs; };
+  const shape shapes[] = {{8, 80, 4300, 4300, false}, {8, 50, 4224, 96, true}, {8, 33, 1100, 1100, true},
+                          {4, 80, 4168, 4168, true},  {4, 50, 4400, 40, false}, {4, 64, 2048, 128, true}};
+  for (const shape& s : shapes) {
+    const weights w(s.bits, s.n, s.k, s.group, true, s.offs, 3 + s.n + s.k);
+    for (std::size_t m : {std::size_t(1), std::size_t(7), std::size_t(9), std::size_t(23), std::size_t(64),
+                          std::size_t(65), std::size_t(130)}) {
+      rng r{m * 31 + s.k};
+      std::vector<float> x(m * s.k);
+      for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < s.k; ++j) x[i * s.k + j] = j == i % s.k ? 127.0f : float(r.in(-9, 9));
+      std::vector<std::int64_t> want(m * s.n, 0);
+      for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t o = 0; o < s.n; ++o)
+          for (std::size_t j = 0; j < s.k; ++j) {
+            const std::int64_t xv = std::int64_t(x[i * s.k + j]);
+            want[i * s.n + o] += xv * w.code(o, j);
+            if (s.offs) want[i * s.n + o] += xv * std::int64_t(w.offsets[o * (s.k / s.group) + j / s.group]);
+          }
+      for_each_variant([&](pare::isa level) {
+        INFO("bits " << s.bits << " n " << s.n << " k " << s.k << " group " << s.group << " m " << m << " isa "
+                     << pare::to_string(level));
+        const auto y = run(w, x, m);
+        CHECK(pare::last_used_isa() == level);
+        std::size_t wrong = 0;
+        for (std::size_t i = 0; i < m * s.n; ++i) wrong += y[i] != float(want[i]);
+        CHECK(wrong == 0);
+      });
+    }
+  }
+}
+
 TEST_CASE("fp32 outputs against a float64 oracle of the activation-quantized product, all shapes and ISAs") {
   const std::size_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 32, 33, 128};
   struct shape { std::size_t n, k, group; };

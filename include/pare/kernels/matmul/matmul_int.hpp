@@ -4,13 +4,15 @@
 // pare::matmul(x, w, y): x [M, K] fp32 (any strides), w packed_int8 or packed_int4 [N, K],
 // y [M, N] fp32 (any strides). Activations are quantized per row as activations.hpp
 // defines; each ISA variant computes the exact int32 group sums of
-// ref/matmul_int_ref.hpp. M = 1 runs as a GEMV (tiles of 16 outputs split over the
-// threads), larger M as a GEMM (micro-tiles of several rows × 32 outputs; the threads
-// split the outputs, each sweeping all rows over a weight panel that stays in cache).
+// ref/matmul_int_ref.hpp. M = 1 runs as a GEMV, larger M as a GEMM (register
+// micro-tiles of several rows × a panel of 16-output tiles, all rows swept over a panel
+// while its weights stay in cache; see the ISA kernels). The threads take tasks of whole
+// panels from a shared counter.
 // Errors (nothing is written to y): shape_error for K or N mismatches (both shapes
 // printed), value_error for NaN/Inf in x (position named).
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -145,10 +147,18 @@ void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix
   float* out = direct ? y.row_ptr(0) : scratch.data();
   const std::size_t ldy = direct ? static_cast<std::size_t>(y.row_stride()) : w.n;
   const matmul_block_fn<Packed> fn = matmul_dispatch(static_cast<const Packed*>(nullptr)).pick();
-  // Threads split the output tiles; chunks of at least ~1M multiply-adds.
-  const std::size_t grain = std::max<std::size_t>(1, (std::size_t(1) << 20) / std::max<std::size_t>(1, m * w.kp * 16));
-  parallel_for(0, w.tiles, grain, [&](std::size_t lo, std::size_t hi) {
-    fn(w, acts, matmul_block{0, m, lo, hi, out, ldy});
+  // Threads take tasks of output tiles from a shared counter (a thread slowed down by
+  // another process leaves its share to the others): about 4 tasks per thread, each of
+  // ~1M multiply-adds at least and a multiple of 12 tiles (a whole number of panels for
+  // every kernel's panel width: 1, 2, 3, 4 or 6 tiles).
+  const std::size_t nthreads = std::max<std::size_t>(1, num_threads());
+  const std::size_t grain = (std::size_t(1) << 20) / std::max<std::size_t>(1, m * w.kp * 16);
+  const std::size_t per_task = (std::max(grain, (w.tiles + 4 * nthreads - 1) / (4 * nthreads)) + 11) / 12 * 12;
+  const std::size_t ntasks = (w.tiles + per_task - 1) / per_task;
+  std::atomic<std::size_t> next{0};
+  parallel_for(0, std::min(nthreads, ntasks), 1, [&](std::size_t, std::size_t) {
+    for (std::size_t i = next.fetch_add(1); i < ntasks; i = next.fetch_add(1))
+      fn(w, acts, matmul_block{0, m, i * per_task, std::min(w.tiles, (i + 1) * per_task), out, ldy});
   });
   if (!direct)
     for (std::size_t r = 0; r < m; ++r)

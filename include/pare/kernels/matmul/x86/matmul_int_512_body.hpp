@@ -3,110 +3,27 @@
 // Before inclusion the includer defines PARE_MM_TARGET (the function target attribute)
 // and, in its namespace, the operations
 //   w8  prep8(__m512i w)                         weight form for dot8 (per tile and quad)
-//   __m512i dot8(__m512i acc, const w8& w, __m512i xu, __m512i xq)
-//        acc[r] += Σ_j x[j]·code[r][j] over a quad (xu: q + 128 as u8, xq: q as s8, both
-//        the row's 4 bytes broadcast); for unsigned activations the result is off by
+//   __m512i dot8(__m512i acc, const w8& w, const std::uint8_t* xu, const std::int8_t* xq)
+//        acc[r] += Σ_j x[j]·code[r][j] over a quad; xu / xq point at the row's 4 bytes as
+//        q + 128 (u8) and q (s8); for unsigned activations the result is off by
 //        128·Σcode, which fix8 removes
 //   __m512i fix8(__m512i acc, __m512i csum)      exact int8 group sums
-//   __m512i dot4(__m512i acc, __m512i w_u8, __m512i xq)   acc[r] += Σ_j x[j]·w[r][j]
-// (No include guard: it is meant to be included several times.)
+//   __m512i dot4(__m512i acc, __m512i w_u8, const std::int8_t* x)
+//        acc[r] += Σ_j x[j]·w[r][j], x pointing at the row's 4 activation bytes
+//
+// Blocking (block_impl<MR, NT, KB>): the output is cut into panels of NT tiles (16·NT
+// columns). Per panel, rows in chunks of MC (64), K in blocks of KB weight blocks, and
+// MR-row micro-tiles (matmul_int_512_micro.hpp) that each run over a whole K-block. The
+// VNNI GEMM uses KB = 4096 k, so for K ≤ 4096 one K-block: the panel's weights (192 KiB
+// of int8 at NT = 3, K = 4096) stay in L2 while every row block streams them, and the
+// activation rows of a row block stream once per panel. (L1-sized K-blocks were slower:
+// saving and restoring 24 accumulators per K-block cost more than L2 streaming, which
+// keeps up with two vpdpbusd per cycle.) While a panel runs, its first NT row blocks
+// prefetch the next K-block's weights, or the next panel's, into L2, one tile each, so a
+// GEMM with few rows streams its weights from DRAM without stalls.
 
 #include "pare/core/unroll.hpp"  // PARE_UNROLL: full unrolling of the register-tile loops
-
-/// Partial fp32 sums of one micro-tile: part[r][16·j + c] += scale·acc + offset·xsum per group.
-template <int MR, int NT, class Packed>
-PARE_MM_TARGET PARE_ALWAYS_INLINE void epilogue(const Packed& w, const matmul_acts& a, std::size_t m0,
-                                                std::size_t t0, std::size_t g, const __m512i (&acc)[MR][NT],
-                                                float* part) noexcept {
-  __m512 sc[NT], of[NT];
-  PARE_UNROLL
-  for (int j = 0; j < NT; ++j) {
-    sc[j] = _mm512_load_ps(w.scales16(t0 + j, g));
-    of[j] = w.has_offsets() ? _mm512_load_ps(w.offsets16(t0 + j, g)) : _mm512_setzero_ps();
-  }
-  PARE_UNROLL
-  for (int r = 0; r < MR; ++r) {
-    const __m512 xs = w.has_offsets() ? _mm512_set1_ps(float(a.xsum[(m0 + r) * w.groups + g])) : _mm512_setzero_ps();
-    PARE_UNROLL
-    for (int j = 0; j < NT; ++j) {
-      float* p = part + (r * NT + j) * 16;
-      __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][j]), sc[j], _mm512_load_ps(p));
-      if (w.has_offsets()) v = _mm512_fmadd_ps(of[j], xs, v);
-      _mm512_store_ps(p, v);
-    }
-  }
-}
-
-template <int MR, int NT>
-PARE_MM_TARGET inline void micro_int8(const packed_int8& w, const matmul_acts& a, std::size_t m0, std::size_t t0,
-                                      float* part) noexcept {
-  const std::size_t quads = w.kp / 4, gq = w.padded_group() / 4;
-  const std::int8_t* codes = w.codes.data() + t0 * quads * 64;
-  for (std::size_t g = 0; g < w.groups; ++g) {
-    __m512i acc[MR][NT];
-    PARE_UNROLL
-    for (int r = 0; r < MR; ++r)
-      PARE_UNROLL
-      for (int j = 0; j < NT; ++j) acc[r][j] = _mm512_setzero_si512();
-    for (std::size_t q = g * gq; q < (g + 1) * gq; ++q) {
-      w8 wv[NT];
-      PARE_UNROLL
-      for (int j = 0; j < NT; ++j) wv[j] = prep8(_mm512_load_si512(codes + (j * quads + q) * 64));
-      PARE_UNROLL
-      for (int r = 0; r < MR; ++r) {
-        std::int32_t u, s;
-        std::memcpy(&u, a.qu + (m0 + r) * a.ld + 4 * q, 4);
-        std::memcpy(&s, a.q + (m0 + r) * a.ld + 4 * q, 4);
-        const __m512i xu = _mm512_set1_epi32(u), xq = _mm512_set1_epi32(s);
-        PARE_UNROLL
-        for (int j = 0; j < NT; ++j) acc[r][j] = dot8(acc[r][j], wv[j], xu, xq);
-      }
-    }
-    PARE_UNROLL
-    for (int j = 0; j < NT; ++j) {
-      const __m512i cs = _mm512_load_si512(w.csum.data() + ((t0 + j) * w.groups + g) * matmul_tile_rows);
-      PARE_UNROLL
-      for (int r = 0; r < MR; ++r) acc[r][j] = fix8(acc[r][j], cs);
-    }
-    epilogue<MR, NT>(w, a, m0, t0, g, acc, part);
-  }
-}
-
-template <int MR, int NT>
-PARE_MM_TARGET inline void micro_int4(const packed_int4& w, const matmul_acts& a, std::size_t m0, std::size_t t0,
-                                      float* part) noexcept {
-  const std::size_t go = w.padded_group() / 8;
-  const __m512i low = _mm512_set1_epi8(0x0F);
-  for (std::size_t g = 0; g < w.groups; ++g) {
-    __m512i acc[MR][NT];
-    PARE_UNROLL
-    for (int r = 0; r < MR; ++r)
-      PARE_UNROLL
-      for (int j = 0; j < NT; ++j) acc[r][j] = _mm512_setzero_si512();
-    const std::uint8_t* blocks[NT];
-    PARE_UNROLL
-    for (int j = 0; j < NT; ++j) blocks[j] = w.block(t0 + j, g, 0);
-    for (std::size_t o = g * go; o < (g + 1) * go; ++o) {
-      __m512i lo[NT], hi[NT];
-      PARE_UNROLL
-      for (int j = 0; j < NT; ++j) {
-        const __m512i b = _mm512_load_si512(blocks[j] + (o - g * go) * 64);
-        lo[j] = _mm512_and_si512(b, low);
-        hi[j] = _mm512_and_si512(_mm512_srli_epi16(b, 4), low);
-      }
-      PARE_UNROLL
-      for (int r = 0; r < MR; ++r) {
-        std::int32_t s0, s1;
-        std::memcpy(&s0, a.q + (m0 + r) * a.ld + 8 * o, 4);
-        std::memcpy(&s1, a.q + (m0 + r) * a.ld + 8 * o + 4, 4);
-        const __m512i x0 = _mm512_set1_epi32(s0), x1 = _mm512_set1_epi32(s1);
-        PARE_UNROLL
-        for (int j = 0; j < NT; ++j) acc[r][j] = dot4(dot4(acc[r][j], lo[j], x0), hi[j], x1);
-      }
-    }
-    epilogue<MR, NT>(w, a, m0, t0, g, acc, part);
-  }
-}
+#include "pare/kernels/matmul/x86/matmul_int_512_micro.hpp"
 
 /// Writes y[m][16·t + c] = sx[m] · part[c] for the columns that exist.
 PARE_MM_TARGET PARE_ALWAYS_INLINE void store_row(const packed_weights_base& w, const matmul_acts& a,
@@ -117,46 +34,88 @@ PARE_MM_TARGET PARE_ALWAYS_INLINE void store_row(const packed_weights_base& w, c
   _mm512_mask_storeu_ps(b.y + m * b.ldy + c0, static_cast<__mmask16>((1u << valid) - 1u), v);
 }
 
-/// MR-row micro-tiles of J tiles starting at tile t, over rows [m0, m1).
-template <int MR, int J, class Packed>
-PARE_MM_TARGET inline void tiles_impl(const Packed& w, const matmul_acts& a, const matmul_block& b,
-                                      std::size_t t) noexcept {
-  alignas(64) float part[MR * J * 16];
-  for (std::size_t m = b.m0; m < b.m1; m += MR) {
-    const std::size_t mr = std::min<std::size_t>(MR, b.m1 - m);
-    std::fill(part, part + MR * J * 16, 0.0f);
-    auto run = [&](auto rows) {
-      constexpr int R = decltype(rows)::value;
-      if constexpr (std::is_same_v<Packed, packed_int8>)
-        micro_int8<R, J>(w, a, m, t, part);
-      else
-        micro_int4<R, J>(w, a, m, t, part);
-    };
-    if (mr == MR) {
-      run(std::integral_constant<int, MR>{});
-    } else {
-      static_assert(MR <= 8, "tiles_impl: MR above 8 needs more tail cases");
-      switch (mr) {  // the last, shorter row block
-        case 1: run(std::integral_constant<int, 1>{}); break;
-        case 2: if constexpr (MR > 2) run(std::integral_constant<int, (MR > 2 ? 2 : 1)>{}); break;
-        case 3: if constexpr (MR > 3) run(std::integral_constant<int, (MR > 3 ? 3 : 1)>{}); break;
-        case 4: if constexpr (MR > 4) run(std::integral_constant<int, (MR > 4 ? 4 : 1)>{}); break;
-        case 5: if constexpr (MR > 5) run(std::integral_constant<int, (MR > 5 ? 5 : 1)>{}); break;
-        case 6: if constexpr (MR > 6) run(std::integral_constant<int, (MR > 6 ? 6 : 1)>{}); break;
-        case 7: if constexpr (MR > 7) run(std::integral_constant<int, (MR > 7 ? 7 : 1)>{}); break;
-        default: break;
-      }
-    }
-    // A micro-kernel of R rows wrote part[(r·J + j)·16] for r < R.
-    for (std::size_t r = 0; r < mr; ++r)
-      for (int j = 0; j < J; ++j) store_row(w, a, b, m + r, t + j, part + (r * J + j) * 16);
+/// Calls f(std::integral_constant<int, R>) with R = rows (1 ≤ rows ≤ MR ≤ 8).
+template <int MR, class F>
+PARE_MM_TARGET PARE_ALWAYS_INLINE void with_rows(std::size_t rows, F&& f) noexcept {
+  static_assert(MR >= 1 && MR <= 8, "with_rows: MR must be in [1, 8]");
+  switch (rows) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: if constexpr (MR >= 2) f(std::integral_constant<int, (MR >= 2 ? 2 : 1)>{}); break;
+    case 3: if constexpr (MR >= 3) f(std::integral_constant<int, (MR >= 3 ? 3 : 1)>{}); break;
+    case 4: if constexpr (MR >= 4) f(std::integral_constant<int, (MR >= 4 ? 4 : 1)>{}); break;
+    case 5: if constexpr (MR >= 5) f(std::integral_constant<int, (MR >= 5 ? 5 : 1)>{}); break;
+    case 6: if constexpr (MR >= 6) f(std::integral_constant<int, (MR >= 6 ? 6 : 1)>{}); break;
+    case 7: if constexpr (MR >= 7) f(std::integral_constant<int, (MR >= 7 ? 7 : 1)>{}); break;
+    default: if constexpr (MR >= 8) f(std::integral_constant<int, (MR >= 8 ? 8 : 1)>{}); break;
   }
 }
 
-/// Rows [m0, m1) × tiles [t0, t1): NT tiles at a time (single tiles at the end).
-template <int MR, int NT, class Packed>
+/// Bytes from one tile's weights to the next tile's.
+inline std::size_t tile_stride(const packed_int8& w) noexcept { return w.kp / 4 * 64; }
+inline std::size_t tile_stride(const packed_int4& w) noexcept { return w.tile_bytes; }
+/// Byte offset of weight block `blk` (quad of int8, octet of int4) in a tile's stream.
+inline std::size_t stream_offset(const packed_int8&, std::size_t blk) noexcept { return blk * 64; }
+inline std::size_t stream_offset(const packed_int4& w, std::size_t blk) noexcept {
+  const std::size_t go = w.padded_group() / 8;
+  return blk / go * w.group_bytes + blk % go * 64;
+}
+
+/// Rows [b.m0, b.m1) × tiles [t, t + J): row chunks of MC, K-blocks of KB weight blocks.
+/// Row blocks also prefetch the next K-block's panel (after the last K-block, the next
+/// panel's first) one line per weight block: block i of the chunk tile i when the chunk
+/// has at least J row blocks, else the first row block all J tiles.
+template <int MR, int J, std::size_t KB, class Packed>
+PARE_MM_TARGET inline void panel_impl(const Packed& w, const matmul_acts& a, const matmul_block& b,
+                                      std::size_t t) noexcept {
+  constexpr bool int8 = std::is_same_v<Packed, packed_int8>;
+  constexpr std::size_t MC = MR == 1 ? 1 : 64 / MR * MR, ld = J * 16;
+  alignas(64) float part[MC * ld];
+  alignas(64) std::int32_t carry[MC * ld];
+  const std::size_t nb = w.kp / (int8 ? 4 : 8), per_group = w.padded_group() / (int8 ? 4 : 8);
+  const std::size_t tstride = tile_stride(w);
+  for (std::size_t mc = b.m0; mc < b.m1; mc += MC) {
+    const std::size_t me = std::min(b.m1, mc + MC);
+    std::fill(part, part + (me - mc) * ld, 0.0f);
+    for (std::size_t kb = 0; kb < nb; kb += KB) {
+      const std::size_t ke = std::min(nb, kb + KB);
+      const kspan ks{kb, ke, kb / per_group};
+      const std::ptrdiff_t next = static_cast<std::ptrdiff_t>(ke < nb ? stream_offset(w, ke) : J * tstride) -
+                                  static_cast<std::ptrdiff_t>(stream_offset(w, kb));
+      const bool spread = (me - mc + MR - 1) / MR >= std::size_t(J);
+      for (std::size_t m = mc; m < me; m += MR) {
+        float* p = part + (m - mc) * ld;
+        std::int32_t* c = carry + (m - mc) * ld;
+        const std::size_t i = (m - mc) / MR;
+        panel_prefetch pf;
+        if (MR > 1 && (spread ? i < std::size_t(J) : i == 0)) pf = {next, spread ? 1u << i : (1u << J) - 1u};
+        with_rows<MR>(std::min<std::size_t>(MR, me - m), [&](auto rows) {
+          constexpr int R = decltype(rows)::value;
+          if constexpr (int8)
+            micro_int8<R, J>(w, a, m, t, ks, p, c, ld, pf);
+          else
+            micro_int4<R, J>(w, a, m, t, ks, p, c, ld, pf);
+        });
+      }
+    }
+    for (std::size_t m = mc; m < me; ++m)
+      for (int j = 0; j < J; ++j) store_row(w, a, b, m, t + j, part + (m - mc) * ld + j * 16);
+  }
+}
+
+/// Rows [m0, m1) × tiles [t0, t1): panels of NT tiles, then one of the 1..NT-1 left.
+template <int MR, int NT, std::size_t KB, class Packed>
 PARE_MM_TARGET inline void block_impl(const Packed& w, const matmul_acts& a, const matmul_block& b) noexcept {
+  static_assert(NT >= 1 && NT <= 8, "block_impl: NT must be in [1, 8]");
   std::size_t t = b.t0;
-  for (; t + NT <= b.t1; t += NT) tiles_impl<MR, NT>(w, a, b, t);
-  for (; t < b.t1; ++t) tiles_impl<MR, 1>(w, a, b, t);
+  for (; t + NT <= b.t1; t += NT) panel_impl<MR, NT, KB>(w, a, b, t);
+  switch (b.t1 - t) {
+    case 1: panel_impl<MR, 1, KB>(w, a, b, t); break;
+    case 2: if constexpr (NT > 2) panel_impl<MR, (NT > 2 ? 2 : 1), KB>(w, a, b, t); break;
+    case 3: if constexpr (NT > 3) panel_impl<MR, (NT > 3 ? 3 : 1), KB>(w, a, b, t); break;
+    case 4: if constexpr (NT > 4) panel_impl<MR, (NT > 4 ? 4 : 1), KB>(w, a, b, t); break;
+    case 5: if constexpr (NT > 5) panel_impl<MR, (NT > 5 ? 5 : 1), KB>(w, a, b, t); break;
+    case 6: if constexpr (NT > 6) panel_impl<MR, (NT > 6 ? 6 : 1), KB>(w, a, b, t); break;
+    case 7: if constexpr (NT > 7) panel_impl<MR, (NT > 7 ? 7 : 1), KB>(w, a, b, t); break;
+    default: break;
+  }
 }

@@ -37,13 +37,20 @@ struct w8 {
 PARE_TARGET_AVX512BW PARE_ALWAYS_INLINE w8 prep8(__m512i w) noexcept {
   return {_mm512_abs_epi8(w), _mm512_movepi8_mask(w)};
 }
-PARE_TARGET_AVX512BW PARE_ALWAYS_INLINE __m512i dot8(__m512i acc, const w8& w, __m512i, __m512i xq) noexcept {
+PARE_TARGET_AVX512BW PARE_ALWAYS_INLINE __m512i dot8(__m512i acc, const w8& w, const std::uint8_t*,
+                                                    const std::int8_t* x) noexcept {
+  std::int32_t s;
+  std::memcpy(&s, x, 4);
+  const __m512i xq = _mm512_set1_epi32(s);
   const __m512i xs = _mm512_mask_sub_epi8(xq, w.neg, _mm512_setzero_si512(), xq);
   const __m512i pairs = _mm512_maddubs_epi16(w.abs, xs);
   return _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)));
 }
 PARE_TARGET_AVX512BW PARE_ALWAYS_INLINE __m512i fix8(__m512i acc, __m512i) noexcept { return acc; }
-PARE_TARGET_AVX512BW PARE_ALWAYS_INLINE __m512i dot4(__m512i acc, __m512i w, __m512i x) noexcept {
+PARE_TARGET_AVX512BW PARE_ALWAYS_INLINE __m512i dot4(__m512i acc, __m512i w, const std::int8_t* p) noexcept {
+  std::int32_t s;
+  std::memcpy(&s, p, 4);
+  const __m512i x = _mm512_set1_epi32(s);
   return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(w, x), _mm512_set1_epi16(1)));
 }
 
@@ -54,16 +61,16 @@ PARE_TARGET_AVX512BW PARE_ALWAYS_INLINE __m512i dot4(__m512i acc, __m512i w, __m
 PARE_TARGET_AVX512BW inline void matmul_int8_block(const packed_int8& w, const matmul_acts& a,
                                                    const matmul_block& b) noexcept {
   if (b.m1 - b.m0 == 1)
-    block_impl<1, 4>(w, a, b);
+    block_impl<1, 4, ~std::size_t(0)>(w, a, b);
   else
-    block_impl<4, 2>(w, a, b);
+    block_impl<4, 2, 1024>(w, a, b);
 }
 PARE_TARGET_AVX512BW inline void matmul_int4_block(const packed_int4& w, const matmul_acts& a,
                                                    const matmul_block& b) noexcept {
   if (b.m1 - b.m0 == 1)
-    block_impl<1, 4>(w, a, b);
+    block_impl<1, 4, ~std::size_t(0)>(w, a, b);
   else
-    block_impl<4, 2>(w, a, b);
+    block_impl<4, 2, 512>(w, a, b);
 }
 
 }  // namespace avx512bw_mm

@@ -41,33 +41,42 @@ struct w8 {
   __m512i v;
 };
 PARE_TARGET_AVX512VNNI PARE_ALWAYS_INLINE w8 prep8(__m512i w) noexcept { return {w}; }
-PARE_TARGET_AVX512VNNI PARE_ALWAYS_INLINE __m512i dot8(__m512i acc, const w8& w, __m512i xu, __m512i) noexcept {
-  return dpbusd(acc, xu, w.v);  // Σ (q + 128)·code
+PARE_TARGET_AVX512VNNI PARE_ALWAYS_INLINE __m512i dot8(__m512i acc, const w8& w, const std::uint8_t* xu,
+                                                      const std::int8_t*) noexcept {
+  std::int32_t u;
+  std::memcpy(&u, xu, 4);
+  return dpbusd(acc, _mm512_set1_epi32(u), w.v);  // Σ (q + 128)·code
 }
 PARE_TARGET_AVX512VNNI PARE_ALWAYS_INLINE __m512i fix8(__m512i acc, __m512i csum) noexcept {
   return _mm512_sub_epi32(acc, _mm512_slli_epi32(csum, 7));  // − 128·Σcode
 }
-PARE_TARGET_AVX512VNNI PARE_ALWAYS_INLINE __m512i dot4(__m512i acc, __m512i w, __m512i x) noexcept {
-  return dpbusd(acc, w, x);
+PARE_TARGET_AVX512VNNI PARE_ALWAYS_INLINE __m512i dot4(__m512i acc, __m512i w, const std::int8_t* x) noexcept {
+  std::int32_t s;
+  std::memcpy(&s, x, 4);
+  return dpbusd(acc, w, _mm512_set1_epi32(s));
 }
 
 #define PARE_MM_TARGET PARE_TARGET_AVX512VNNI
 #include "pare/kernels/matmul/x86/matmul_int_512_body.hpp"
 #undef PARE_MM_TARGET
 
+// GEMV (one row): panels of 4 int8 tiles / 6 int4 tiles, K unblocked; six concurrent
+// int4 tile streams reach the bandwidth of a plain read loop at one thread, two did not.
+// GEMM: 8 rows × 3 tiles (24 accumulators), K-blocks of 4096 k (1024 int8 quads, 512
+// int4 octets; see matmul_int_512_body.hpp).
 PARE_TARGET_AVX512VNNI inline void matmul_int8_block(const packed_int8& w, const matmul_acts& a,
                                                      const matmul_block& b) noexcept {
   if (b.m1 - b.m0 == 1)
-    block_impl<1, 4>(w, a, b);
+    block_impl<1, 4, ~std::size_t(0)>(w, a, b);
   else
-    block_impl<5, 3>(w, a, b);
+    block_impl<8, 3, 1024>(w, a, b);
 }
 PARE_TARGET_AVX512VNNI inline void matmul_int4_block(const packed_int4& w, const matmul_acts& a,
                                                      const matmul_block& b) noexcept {
   if (b.m1 - b.m0 == 1)
-    block_impl<1, 2>(w, a, b);
+    block_impl<1, 6, ~std::size_t(0)>(w, a, b);
   else
-    block_impl<5, 3>(w, a, b);
+    block_impl<8, 3, 512>(w, a, b);
 }
 
 }  // namespace avx512vnni_mm
