@@ -114,14 +114,16 @@ inline std::vector<double> dense_double(const linear_layer& l) {
   return std::vector<double>(w.begin(), w.end());
 }
 
-/// W·diag(g)·Q̂ for W [rows, D], Q̂ the first d columns of Q [D, D] → [rows, d] in float.
+/// W·diag(g)·Q̂ for W [rows, D] and Q̂ [D, d] → [rows, d] in float; either factor may be
+/// null (no gain: W·Q̂; no Q̂: W·diag(g), d = D).
 inline std::vector<float> read_side(std::vector<double> w, std::size_t rows, const std::vector<float>* gain,
-                                    const std::vector<double>& qhat, std::size_t big_d, std::size_t d) {
+                                    const std::vector<double>* qhat, std::size_t big_d, std::size_t d) {
   if (gain)
     for (std::size_t r = 0; r < rows; ++r)
       for (std::size_t j = 0; j < big_d; ++j) w[r * big_d + j] *= double((*gain)[j]);
+  if (!qhat) return std::vector<float>(w.begin(), w.end());
   std::vector<double> out(rows * d);
-  lapack::gemm<double>("slice_model", false, false, rows, d, big_d, 1.0, w.data(), qhat.data(), 0.0, out.data());
+  lapack::gemm<double>("slice_model", false, false, rows, d, big_d, 1.0, w.data(), qhat->data(), 0.0, out.data());
   return std::vector<float>(out.begin(), out.end());
 }
 
@@ -157,26 +159,13 @@ void sequential_bases(const llama_model& m, const std::vector<std::vector<std::i
                       std::size_t big_d, std::size_t d, Truncate&& truncate, std::vector<std::vector<double>>& qhat,
                       std::vector<std::vector<double>>& covs) {
   const std::size_t vocab = static_cast<std::size_t>(m.config.vocab_size);
-  // A reading linear W [rows, D] as W·diag(gain)·P (either optional); a writing one as is.
+  // W·diag(gain)·P (either optional; a writing linear with neither is copied as is), and P·W.
   auto fold = [&](const linear_layer& l, const std::vector<float>* gain, const std::vector<double>* p) {
-    std::vector<double> w = dense_double(l);
     const std::size_t rows = l.out_features(), cols = l.in_features();
-    if (gain)
-      for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t j = 0; j < cols; ++j) w[r * cols + j] *= double((*gain)[j]);
-    if (p) {
-      std::vector<double> wp(rows * cols);
-      lapack::gemm<double>("slice_model", false, false, rows, cols, cols, 1.0, w.data(), p->data(), 0.0, wp.data());
-      w.swap(wp);
-    }
-    return dense_from(std::vector<float>(w.begin(), w.end()), rows, cols);
+    return dense_from(read_side(dense_double(l), rows, gain, p, cols, cols), rows, cols);
   };
-  auto project_rows = [&](const linear_layer& l, const std::vector<double>& p) {  // P·W
-    const std::vector<double> w = dense_double(l);
-    const std::size_t cols = l.in_features();
-    std::vector<double> pw(big_d * cols);
-    lapack::gemm<double>("slice_model", false, false, big_d, cols, big_d, 1.0, p.data(), w.data(), 0.0, pw.data());
-    return dense_from(std::vector<float>(pw.begin(), pw.end()), big_d, cols);
+  auto project_rows = [&](const linear_layer& l, const std::vector<double>& p) {  // P·W (P symmetric: Pᵀ·W)
+    return dense_from(write_side(dense_double(l), l.in_features(), p, big_d, big_d), big_d, l.in_features());
   };
   // The working model: gains folded, nothing projected yet.
   llama_model w;
@@ -307,9 +296,9 @@ inline slicegpt_report slice_model(llama_model& m, const std::vector<std::vector
   // 3. New weights, all before the model changes.
   const std::size_t vocab = static_cast<std::size_t>(c.vocab_size);
   std::vector<double> embd(m.token_embd.data(), m.token_embd.data() + vocab * big_d);
-  const std::vector<float> new_embd = detail::read_side(embd, vocab, nullptr, qhat[0], big_d, d);
+  const std::vector<float> new_embd = detail::read_side(embd, vocab, nullptr, &qhat[0], big_d, d);
   const std::vector<float> new_head =
-      detail::read_side(detail::dense_double(*m.output), vocab, &m.output_norm, qhat[points - 1], big_d, d);
+      detail::read_side(detail::dense_double(*m.output), vocab, &m.output_norm, &qhat[points - 1], big_d, d);
   struct block_weights {
     std::vector<float> wq, wk, wv, wo, w1, w2, w3, s_attn, s_ffn;
   };
@@ -323,12 +312,12 @@ inline slicegpt_report slice_model(llama_model& m, const std::vector<std::vector
     const llama_block& b = m.blocks[l];
     const std::vector<double>&qa = qhat[2 * l], &qf = qhat[2 * l + 1], &qo = qhat[2 * l + 2];
     block_weights& w = nb[l];
-    w.wq = detail::read_side(detail::dense_double(*b.wq), b.wq->out_features(), &b.attn_norm, qa, big_d, d);
-    w.wk = detail::read_side(detail::dense_double(*b.wk), b.wk->out_features(), &b.attn_norm, qa, big_d, d);
-    w.wv = detail::read_side(detail::dense_double(*b.wv), b.wv->out_features(), &b.attn_norm, qa, big_d, d);
+    w.wq = detail::read_side(detail::dense_double(*b.wq), b.wq->out_features(), &b.attn_norm, &qa, big_d, d);
+    w.wk = detail::read_side(detail::dense_double(*b.wk), b.wk->out_features(), &b.attn_norm, &qa, big_d, d);
+    w.wv = detail::read_side(detail::dense_double(*b.wv), b.wv->out_features(), &b.attn_norm, &qa, big_d, d);
     w.wo = detail::write_side(detail::dense_double(*b.wo), b.wo->in_features(), qf, big_d, d);
-    w.w1 = detail::read_side(detail::dense_double(*b.w1), b.w1->out_features(), &b.ffn_norm, qf, big_d, d);
-    w.w3 = detail::read_side(detail::dense_double(*b.w3), b.w3->out_features(), &b.ffn_norm, qf, big_d, d);
+    w.w1 = detail::read_side(detail::dense_double(*b.w1), b.w1->out_features(), &b.ffn_norm, &qf, big_d, d);
+    w.w3 = detail::read_side(detail::dense_double(*b.w3), b.w3->out_features(), &b.ffn_norm, &qf, big_d, d);
     w.w2 = detail::write_side(detail::dense_double(*b.w2), b.w2->in_features(), qo, big_d, d);
     if (opt.mode == slicegpt_options::rotation::per_point) {
       w.s_attn = shortcut(qf, qa);
