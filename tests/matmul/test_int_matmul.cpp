@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -278,4 +279,39 @@ TEST_CASE("packing round-trips pare's quantizer output, errors are clear and wri
   bad.c4[5] = 16;
   bad.src.group = 32;
   CHECK_THROWS_AS(pare::pack_int4(bad.src), pare::value_error);
+}
+
+TEST_CASE("one to three threads give bit-identical outputs; a NaN row in a parallel call writes nothing") {
+  // Large enough for the parallel region (row chunks, guided tile tasks, the wait for
+  // every quantized row) and with a panel tail (N = 16 · 37 + 5).
+  const std::size_t m = 45, n = 597, k = 2048;
+  std::vector<float> x(m * k);
+  rng r{77};
+  for (auto& v : x) v = 0.01f * float(r.in(-300, 300));
+  for (int bits : {8, 4}) {
+    const weights w(bits, n, k, 128, false, bits == 4, 5 + bits);
+    std::vector<std::vector<float>> ys;
+    for (std::size_t threads : {1, 2, 3}) {
+      pare::thread_pool pool(threads);
+      pare::set_executor(&pool);
+      ys.push_back(run(w, x, m));
+      pare::set_executor(nullptr);
+    }
+    for (std::size_t t = 1; t < ys.size(); ++t) {
+      INFO("bits " << bits << " threads " << t + 1);
+      REQUIRE(ys[t] == ys[0]);
+    }
+    std::vector<float> xb = x;
+    xb[40 * k + 1999] = std::numeric_limits<float>::infinity();
+    xb[41 * k + 3] = std::nanf("");
+    pare::thread_pool pool(2);
+    pare::set_executor(&pool);
+    std::vector<float> y(m * n, 42.0f);
+    const pare::matrix_view<const float> xv(xb.data(), m, k);
+    const pare::matrix_view<float> yv(y.data(), m, n);
+    if (bits == 8) CHECK_THROWS_WITH(pare::matmul(xv, pare::pack_int8(w.src), yv), Catch::Contains("(40, 1999)"));
+    else CHECK_THROWS_WITH(pare::matmul(xv, pare::pack_int4(w.src), yv), Catch::Contains("(40, 1999)"));
+    pare::set_executor(nullptr);
+    for (float v : y) REQUIRE(v == 42.0f);
+  }
 }

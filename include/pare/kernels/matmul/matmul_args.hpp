@@ -9,14 +9,21 @@
 PARE_NAMESPACE_BEGIN
 namespace kernels {
 
+/// Row panel height of matmul_acts::qu for M > 1 (the VNNI GEMM micro-tile's rows).
+constexpr std::size_t matmul_act_panel_rows = 8;
+
 /// Activations quantized per row (activations.hpp), laid out for the kernels:
-/// q  [m][ld] int8 codes (padding k are 0), qu [m][ld] the same as unsigned q + 128
-/// (padding 128; used by int8 kernels that take unsigned activations), sx [m] scales,
-/// xsum [m][groups] Σ q over each weight group (only when the weights have offsets).
+/// q  [m][ld] int8 codes (padding k are 0);
+/// qu the same as unsigned q + 128 (padding k 128), for int8 kernels that take unsigned
+///    activations, in panels of pu rows interleaved by 64 k: row r, k at
+///    qu[(r / pu)·pu·ld + (k / 64)·64·pu + (r % pu)·64 + k % 64], so a micro-tile of pu
+///    rows reads one contiguous stream (pu = 1: plain rows; rows past m are not written);
+/// sx [m] scales, xsum [m][groups] Σ q over each weight group (only when the weights
+/// have offsets).
 struct matmul_acts {
   const std::int8_t* q = nullptr;
   const std::uint8_t* qu = nullptr;
-  std::size_t ld = 0;
+  std::size_t ld = 0, pu = 1;
   const float* sx = nullptr;
   const std::int32_t* xsum = nullptr;
 };

@@ -25,15 +25,6 @@
 #include "pare/core/unroll.hpp"  // PARE_UNROLL: full unrolling of the register-tile loops
 #include "pare/kernels/matmul/x86/matmul_int_512_micro.hpp"
 
-/// Writes y[m][16·t + c] = sx[m] · part[c] for the columns that exist.
-PARE_MM_TARGET PARE_ALWAYS_INLINE void store_row(const packed_weights_base& w, const matmul_acts& a,
-                                                 const matmul_block& b, std::size_t m, std::size_t t,
-                                                 const float* part) noexcept {
-  const std::size_t c0 = t * matmul_tile_rows, valid = std::min<std::size_t>(16, w.n - c0);
-  const __m512 v = _mm512_mul_ps(_mm512_load_ps(part), _mm512_set1_ps(a.sx[m]));
-  _mm512_mask_storeu_ps(b.y + m * b.ldy + c0, static_cast<__mmask16>((1u << valid) - 1u), v);
-}
-
 /// Calls f(std::integral_constant<int, R>) with R = rows (1 ≤ rows ≤ MR ≤ 8).
 template <int MR, class F>
 PARE_MM_TARGET PARE_ALWAYS_INLINE void with_rows(std::size_t rows, F&& f) noexcept {
@@ -88,17 +79,16 @@ PARE_MM_TARGET inline void panel_impl(const Packed& w, const matmul_acts& a, con
         const std::size_t i = (m - mc) / MR;
         panel_prefetch pf;
         if (MR > 1 && (spread ? i < std::size_t(J) : i == 0)) pf = {next, spread ? 1u << i : (1u << J) - 1u};
+        const final_out out = ke == nb ? final_out{b.y + m * b.ldy + t * matmul_tile_rows, b.ldy} : final_out{};
         with_rows<MR>(std::min<std::size_t>(MR, me - m), [&](auto rows) {
           constexpr int R = decltype(rows)::value;
           if constexpr (int8)
-            micro_int8<R, J>(w, a, m, t, ks, p, c, ld, pf);
+            micro_int8<R, J>(w, a, m, t, ks, p, c, ld, pf, out);
           else
-            micro_int4<R, J>(w, a, m, t, ks, p, c, ld, pf);
+            micro_int4<R, J>(w, a, m, t, ks, p, c, ld, pf, out);
         });
       }
     }
-    for (std::size_t m = mc; m < me; ++m)
-      for (int j = 0; j < J; ++j) store_row(w, a, b, m, t + j, part + (m - mc) * ld + j * 16);
   }
 }
 

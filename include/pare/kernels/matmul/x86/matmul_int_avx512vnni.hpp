@@ -69,7 +69,7 @@ PARE_TARGET_AVX512VNNI inline void matmul_int8_block(const packed_int8& w, const
   if (b.m1 - b.m0 == 1)
     block_impl<1, 4, ~std::size_t(0)>(w, a, b);
   else
-    block_impl<8, 3, 1024>(w, a, b);
+    block_impl<matmul_act_panel_rows, 3, 1024>(w, a, b);  // micro-tiles of whole qu panels
 }
 PARE_TARGET_AVX512VNNI inline void matmul_int4_block(const packed_int4& w, const matmul_acts& a,
                                                      const matmul_block& b) noexcept {
