@@ -3,6 +3,8 @@
 
 // int8   per-channel symmetric (weight codes in [-127, 127], fp32 scale per row), and
 //        per-group G = 32 for one GEMV.
+// int8_preq  the int8 GEMM with activations quantized beforehand (quantize_activations),
+//        as oneDNN's u8s8 case receives them.
 // int4   G = 128 asymmetric (fp32 scale + fp32 offset per group: 4.5 bits/weight) and G = 32.
 // GEMV (M = 1) rotates over cold_copies() packed copies (> 512 MiB) so weights stream from
 // DRAM; GEMM uses one copy (compute-bound). read_bw reads the same bytes per iteration as
@@ -70,6 +72,22 @@ void run_int(benchmark::State& state, const Packed& proto, std::size_t m, std::s
   state.SetLabel(pare::to_string(pare::last_used_isa()));
 }
 
+/// The GEMM with activations quantized once outside the timing (quantize_activations):
+/// the same input oneDNN's u8s8 case gets.
+template <class Packed>
+void run_int_prequantized(benchmark::State& state, const Packed& w, std::size_t m, std::size_t threads) {
+  scoped_threads pool(threads);
+  const std::vector<float> x = activations(m, w.k);
+  const pare::quantized_activations xa = pare::quantize_activations(pare::matrix_view<const float>(x.data(), m, w.k), w);
+  std::vector<float> y(m * w.n);
+  for (auto _ : state) {
+    pare::matmul(xa, w, pare::matrix_view<float>(y.data(), m, w.n));
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_matmul_counters(state, double(w.storage_bytes()), m, w.n, w.k);
+  state.SetLabel(pare::to_string(pare::last_used_isa()));
+}
+
 /// Reads `bytes` per iteration from a rotating > 512 MiB buffer.
 PARE_TARGET_AVX512BW inline std::int64_t read_chunk(const std::uint8_t* p, std::size_t bytes) {
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
@@ -132,6 +150,7 @@ inline const bool int_cases_registered = [] {
       for (std::size_t m : {8, 32, 128, 512}) {
         const std::string ms = "/M:" + std::to_string(m);
         reg("int8/gemm" + ms + shape, [=](benchmark::State& s) { run_int(s, *p8, m, threads); });
+        reg("int8_preq/gemm" + ms + shape, [=](benchmark::State& s) { run_int_prequantized(s, *p8, m, threads); });
         reg("int4_g128/gemm" + ms + shape, [=](benchmark::State& s) { run_int(s, *p4, m, threads); });
       }
       reg("int4_g32/gemm/M:128" + shape, [=](benchmark::State& s) { run_int(s, *p4g32, 128, threads); });

@@ -315,3 +315,43 @@ TEST_CASE("one to three threads give bit-identical outputs; a NaN row in a paral
     for (float v : y) REQUIRE(v == 42.0f);
   }
 }
+
+TEST_CASE("activations quantized once give bit for bit the fp32-input results, for every weight that fits") {
+  const std::size_t n = 83, k = 384;
+  for (std::size_t m : {1, 5, 33}) {
+    std::vector<float> x(m * k);
+    rng r{m};
+    for (auto& v : x) v = 0.02f * float(r.in(-200, 200));
+    const pare::matrix_view<const float> xv(x.data(), m, k);
+    const weights w8(8, n, k, k, false, false, 3), w8g(8, n, k, 64, false, true, 4), w4(4, n, k, 128, false, true, 5),
+        w4b(4, n, k, 32, false, false, 6);
+    const auto p8 = pare::pack_int8(w8.src), p8g = pare::pack_int8(w8g.src);
+    const auto p4 = pare::pack_int4(w4.src), p4b = pare::pack_int4(w4b.src);
+    const pare::quantized_activations xa = pare::quantize_activations(xv, p4);  // groups of 128
+    REQUIRE(xa.rows() == m);
+    REQUIRE(xa.cols() == k);
+    for_each_variant([&](pare::isa level) {
+      INFO("M " << m << " isa " << pare::to_string(level));
+      std::vector<float> a(m * n, -1.0f), b(m * n, -2.0f);
+      const pare::matrix_view<float> av(a.data(), m, n), bv(b.data(), m, n);
+      pare::matmul(xv, p8, av);
+      pare::matmul(xa, p8, bv);
+      CHECK(a == b);
+      pare::matmul(xv, p4, av);
+      pare::matmul(xa, p4, bv);
+      CHECK(a == b);
+      pare::matmul(xv, p4b, av);  // no offsets: any group size fits
+      pare::matmul(xa, p4b, bv);
+      CHECK(a == b);
+      // Offsets in groups of 64: the sums over groups of 128 do not fit.
+      CHECK_THROWS_AS(pare::matmul(xa, p8g, bv), pare::argument_error);
+    });
+    const weights other(8, n, k + 8, k + 8, false, false, 7);
+    std::vector<float> y(m * n);
+    CHECK_THROWS_AS(pare::matmul(xa, pare::pack_int8(other.src), pare::matrix_view<float>(y.data(), m, n)),
+                    pare::shape_error);
+    CHECK_THROWS_AS(pare::matmul(xa, p8, pare::matrix_view<float>(y.data(), m, n - 1)), pare::shape_error);
+    x[(m - 1) * k + 7] = std::nanf("");
+    CHECK_THROWS_WITH(pare::quantize_activations(xv, p8), Catch::Contains("(" + std::to_string(m - 1) + ", 7)"));
+  }
+}

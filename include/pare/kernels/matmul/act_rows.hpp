@@ -2,9 +2,10 @@
 #pragma once
 
 // act_rows::quantize(lo, hi) prepares rows [lo, hi) (any thread, disjoint ranges) as
-// activations.hpp and matmul_args.hpp define; a row with NaN/Inf is recorded (the
-// smallest such row wins, with its first bad column) and left unprepared. The buffers
-// belong to the calling thread (thread_act_buffers) and are reused across calls.
+// activations.hpp and matmul_args.hpp define, into buffers laid out as act_layout says;
+// a row with NaN/Inf is recorded (the smallest such row wins, with its first bad column)
+// and left unprepared. pare::matmul uses the calling thread's buffers
+// (thread_act_buffers, reused across calls); quantized_activations owns its own.
 
 #include <cstddef>
 #include <cstdint>
@@ -33,41 +34,60 @@ inline matmul_act_buffers& thread_act_buffers() {
   return b;
 }
 
+/// What a set of prepared activation rows holds: m rows of k, row stride ld, qu panels of
+/// pu rows (when unsigned_rows), and Σq per group of `group` k (when sums; groups of them).
+struct act_layout {
+  std::size_t m = 0, k = 0, ld = 0, pu = 1, group = 0, groups = 0;
+  bool unsigned_rows = false, sums = false;
+
+  /// The layout the kernels need for m rows against w.
+  static act_layout of(std::size_t m, const packed_weights_base& w, bool unsigned_rows) {
+    act_layout l;
+    l.m = m;
+    l.k = w.k;
+    l.ld = (w.kp + 63) / 64 * 64;
+    l.pu = m == 1 ? 1 : matmul_act_panel_rows;
+    l.group = w.padded_group();
+    l.groups = w.groups;
+    l.unsigned_rows = unsigned_rows;
+    l.sums = w.has_offsets();
+    return l;
+  }
+};
+
 class act_rows {
  public:
-  /// Sizes the buffers for x against w; `unsigned_rows` also builds qu (int8 weights).
-  act_rows(const matrix_view<const float>& x, const packed_weights_base& w, bool unsigned_rows)
-      : x_(x), w_(w), m_(x.rows()), k_(w.k), ld_((w.kp + 63) / 64 * 64),
-        pu_(m_ == 1 ? 1 : matmul_act_panel_rows), unsigned_(unsigned_rows), buf_(thread_act_buffers()),
-        bad_row_(m_) {
-    const std::size_t mu = (m_ + pu_ - 1) / pu_ * pu_;
-    if (buf_.q.size() < m_ * ld_) buf_.q = aligned_buffer<std::int8_t>(m_ * ld_);
-    if (unsigned_ && buf_.qu.size() < mu * ld_) buf_.qu = aligned_buffer<std::uint8_t>(mu * ld_);
-    buf_.sx.resize(m_);
-    if (w.has_offsets()) buf_.xsum.resize(m_ * w.groups);
+  /// Sizes `buf` for the layout.
+  act_rows(const matrix_view<const float>& x, const act_layout& layout, matmul_act_buffers& buf)
+      : x_(x), l_(layout), buf_(buf), bad_row_(layout.m) {
+    const std::size_t mu = (l_.m + l_.pu - 1) / l_.pu * l_.pu;
+    if (buf_.q.size() < l_.m * l_.ld) buf_.q = aligned_buffer<std::int8_t>(l_.m * l_.ld);
+    if (l_.unsigned_rows && buf_.qu.size() < mu * l_.ld) buf_.qu = aligned_buffer<std::uint8_t>(mu * l_.ld);
+    buf_.sx.resize(l_.m);
+    if (l_.sums) buf_.xsum.resize(l_.m * l_.groups);
   }
 
   /// Quantizes rows [lo, hi).
   void quantize(std::size_t lo, std::size_t hi) {
-    std::vector<float> tmp(x_.col_stride() == 1 ? 0 : k_);
-    const std::size_t ld = ld_, pu = pu_;  // locals: the byte loops below cannot alias them
+    const std::size_t k = l_.k, ld = l_.ld, pu = l_.pu;  // locals: the byte loops below cannot alias them
+    std::vector<float> tmp(x_.col_stride() == 1 ? 0 : k);
     for (std::size_t r = lo; r < hi; ++r) {
       const float* row = x_.row_ptr(r);
       if (!tmp.empty()) {
-        for (std::size_t c = 0; c < k_; ++c) tmp[c] = x_(r, c);
+        for (std::size_t c = 0; c < k; ++c) tmp[c] = x_(r, c);
         row = tmp.data();
       }
       std::int8_t* q = buf_.q.data() + r * ld;
       std::size_t col = 0;
-      const float s = quantize_activation_row(row, k_, q, &col);
+      const float s = quantize_activation_row(row, k, q, &col);
       if (s < 0) {
         std::lock_guard<std::mutex> lock(bad_mu_);
         if (r < bad_row_) bad_row_ = r, bad_col_ = col;
         continue;
       }
-      std::memset(q + k_, 0, ld - k_);
+      std::memset(q + k, 0, ld - k);
       buf_.sx[r] = s;
-      if (unsigned_) {  // q + 128 as unsigned bytes (a flipped sign bit) into the row's qu panel
+      if (l_.unsigned_rows) {  // q + 128 as unsigned bytes (a flipped sign bit) into the row's qu panel
         std::uint8_t* qu = buf_.qu.data() + r / pu * pu * ld + r % pu * 64;
         for (std::size_t c = 0; c < ld; c += 64)
           for (std::size_t i = 0; i < 64; i += 8) {
@@ -77,35 +97,32 @@ class act_rows {
             std::memcpy(qu + c * pu + i, &v, 8);
           }
       }
-      if (w_.has_offsets()) {
-        const std::size_t pg = w_.padded_group();
-        for (std::size_t g = 0; g < w_.groups; ++g) {
+      if (l_.sums)
+        for (std::size_t g = 0; g < l_.groups; ++g) {
           std::int32_t s32 = 0;
-          for (std::size_t c = g * pg; c < (g + 1) * pg; ++c) s32 += q[c];
-          buf_.xsum[r * w_.groups + g] = s32;
+          for (std::size_t c = g * l_.group; c < (g + 1) * l_.group; ++c) s32 += q[c];
+          buf_.xsum[r * l_.groups + g] = s32;
         }
-      }
     }
   }
 
   /// Whether a row held NaN/Inf (valid once every row has been through quantize).
   bool bad() const {
     std::lock_guard<std::mutex> lock(bad_mu_);
-    return bad_row_ != m_;
+    return bad_row_ != l_.m;
   }
   std::size_t bad_row() const { return bad_row_; }
   std::size_t bad_col() const { return bad_col_; }
 
-  matmul_acts acts() const {
-    return {buf_.q.data(), unsigned_ ? buf_.qu.data() : nullptr, ld_, pu_, buf_.sx.data(),
-            w_.has_offsets() ? buf_.xsum.data() : nullptr};
+  matmul_acts acts() const { return acts_of(l_, buf_); }
+  static matmul_acts acts_of(const act_layout& l, const matmul_act_buffers& b) {
+    return {b.q.data(), l.unsigned_rows ? b.qu.data() : nullptr, l.ld, l.pu, b.sx.data(),
+            l.sums ? b.xsum.data() : nullptr};
   }
 
  private:
   const matrix_view<const float>& x_;
-  const packed_weights_base& w_;
-  std::size_t m_, k_, ld_, pu_;
-  bool unsigned_;
+  act_layout l_;
   matmul_act_buffers& buf_;
   mutable std::mutex bad_mu_;
   std::size_t bad_row_, bad_col_ = 0;

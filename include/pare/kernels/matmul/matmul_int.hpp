@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "pare/core/parallel.hpp"
 #include "pare/core/tensor_view.hpp"
 #include "pare/kernels/matmul/act_rows.hpp"
+#include "pare/kernels/matmul/quantized_activations.hpp"
 #include "pare/kernels/matmul/arm/matmul_int_neon.hpp"
 #include "pare/kernels/matmul/arm/matmul_int_neon_dotprod.hpp"
 #include "pare/kernels/matmul/matmul_args.hpp"
@@ -75,15 +77,10 @@ inline const dispatcher<matmul_block_fn<packed_int4>>& matmul_dispatch(const pac
   return d;
 }
 
+/// The shared driver: rows == nullptr means the activations are already prepared (given).
 template <class Packed>
-void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix_view<float>& y, const char* where) {
-  constexpr bool is8 = std::is_same_v<Packed, packed_int8>;
-  const std::size_t m = x.rows();
-  if (x.cols() != w.k || y.rows() != m || y.cols() != w.n)
-    pare::detail::fail<shape_error>(where, ": expected x [M, ", w.k, "] and y [M, ", w.n, "] for weights [", w.n, ", ", w.k,
-                              "], got x ", x.shape(), " and y ", y.shape());
-  if (m == 0) return;
-  act_rows rows(x, w, is8);
+void run_matmul_int(const Packed& w, act_rows* rows, const matmul_acts& given, std::size_t m,
+                    const matrix_view<float>& y, const char* where) {
   // Output: y itself when its rows are contiguous, else a scratch matrix copied afterwards.
   const bool direct = y.col_stride() == 1 && y.row_stride() >= static_cast<std::ptrdiff_t>(w.n);
   std::vector<float> scratch(direct ? 0 : m * w.n);
@@ -95,8 +92,8 @@ void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix
   const std::size_t grain = (std::size_t(1) << 18) / std::max<std::size_t>(1, m * w.kp * 16);
   const std::size_t min_task = std::max<std::size_t>(6, (grain + 5) / 6 * 6);
   if (nthreads == 1 || (w.tiles <= min_task && m * w.k < 65536)) {
-    rows.quantize(0, m);
-    if (!rows.bad()) fn(w, rows.acts(), matmul_block{0, m, 0, w.tiles, out, ldy});
+    if (rows) rows->quantize(0, m);
+    if (!rows || !rows->bad()) fn(w, rows ? rows->acts() : given, matmul_block{0, m, 0, w.tiles, out, ldy});
   } else {
     // One parallel region. The threads first take chunks of rows to quantize from a
     // counter and wait until every taken chunk is done (a thread waits only for chunks
@@ -107,7 +104,7 @@ void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix
     // panels of every kernel's width: 1, 2, 3, 4 or 6 tiles), down to min_task at the
     // end, so the threads finish within a small task of each other.
     const std::size_t row_chunk = std::max<std::size_t>(1, 16384 / std::max<std::size_t>(1, w.k));
-    std::atomic<std::size_t> next_row{0}, rows_done{0}, next{0};
+    std::atomic<std::size_t> next_row{rows ? 0 : m}, rows_done{rows ? 0 : m}, next{0};
     parallel_for(0, nthreads, 1, [&](std::size_t, std::size_t) {
       for (std::size_t r0 = next_row.fetch_add(row_chunk); r0 < m; r0 = next_row.fetch_add(row_chunk)) {
         const std::size_t r1 = std::min(m, r0 + row_chunk);
@@ -116,11 +113,11 @@ void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix
           std::size_t n;
           ~count_done() { done.fetch_add(n, std::memory_order_release); }
         } counted{rows_done, r1 - r0};
-        rows.quantize(r0, r1);
+        rows->quantize(r0, r1);
       }
       while (rows_done.load(std::memory_order_acquire) < m) std::this_thread::yield();
-      if (rows.bad()) return;
-      const matmul_acts acts = rows.acts();
+      if (rows && rows->bad()) return;
+      const matmul_acts acts = rows ? rows->acts() : given;
       std::size_t t0 = next.load(std::memory_order_relaxed), size = 0;
       for (;;) {
         do {
@@ -135,12 +132,39 @@ void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix
   // The rows were quantized by dispatched row kernels too: record the matmul kernel's
   // level last, for last_used_isa() on this thread.
   (void)matmul_dispatch(static_cast<const Packed*>(nullptr)).pick();
-  if (rows.bad())
-    pare::detail::fail<value_error>(where, ": argument 'x': expected finite values, got NaN or Inf at (", rows.bad_row(),
-                                    ", ", rows.bad_col(), ")");
+  if (rows && rows->bad())
+    pare::detail::fail<value_error>(where, ": argument 'x': expected finite values, got NaN or Inf at (", rows->bad_row(),
+                                    ", ", rows->bad_col(), ")");
   if (!direct)
     for (std::size_t r = 0; r < m; ++r)
       for (std::size_t c = 0; c < w.n; ++c) y(r, c) = scratch[r * w.n + c];
+}
+
+template <class Packed>
+void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix_view<float>& y, const char* where) {
+  const std::size_t m = x.rows();
+  if (x.cols() != w.k || y.rows() != m || y.cols() != w.n)
+    pare::detail::fail<shape_error>(where, ": expected x [M, ", w.k, "] and y [M, ", w.n, "] for weights [", w.n, ", ", w.k,
+                                    "], got x ", x.shape(), " and y ", y.shape());
+  if (m == 0) return;
+  act_rows rows(x, act_layout::of(m, w, std::is_same_v<Packed, packed_int8>), thread_act_buffers());
+  run_matmul_int(w, &rows, matmul_acts{}, m, y, where);
+}
+
+template <class Packed>
+void matmul_int(const quantized_activations& x, const Packed& w, const matrix_view<float>& y, const char* where) {
+  const act_layout& l = x.layout();
+  if (l.k != w.k || y.rows() != l.m || y.cols() != w.n)
+    pare::detail::fail<shape_error>(where, ": expected x [M, ", w.k, "] and y [M, ", w.n, "] for weights [", w.n, ", ", w.k,
+                                    "], got x [", l.m, ", ", l.k, "] and y ", y.shape());
+  if (w.has_offsets() && !(l.sums && l.group == w.padded_group() && l.groups == w.groups))
+    pare::detail::fail<argument_error>(where, ": argument 'x': expected activations quantized for weights with offsets in groups of ",
+                                       w.padded_group(), " k (quantize_activations(x, these weights)), got ",
+                                       l.sums ? "sums over groups of " + std::to_string(l.group) + " k" : std::string("no group sums"));
+  if (std::is_same_v<Packed, packed_int8> && !l.unsigned_rows)
+    pare::detail::fail<argument_error>(where, ": argument 'x': expected activations quantized for int8 weights, got ones without unsigned rows");
+  if (l.m == 0) return;
+  run_matmul_int(w, nullptr, x.acts(), l.m, y, where);
 }
 
 }  // namespace kernels
@@ -151,6 +175,14 @@ inline void matmul(const matrix_view<const float>& x, const packed_int8& w, cons
 }
 /// y = x·Wᵀ with int4 weights (see the header comment).
 inline void matmul(const matrix_view<const float>& x, const packed_int4& w, const matrix_view<float>& y) {
+  kernels::matmul_int(x, w, y, "pare::matmul(int4)");
+}
+/// y = x·Wᵀ with activations quantized beforehand (quantize_activations): the same
+/// result as matmul(x, w, y) on the fp32 rows, without quantizing them again.
+inline void matmul(const quantized_activations& x, const packed_int8& w, const matrix_view<float>& y) {
+  kernels::matmul_int(x, w, y, "pare::matmul(int8)");
+}
+inline void matmul(const quantized_activations& x, const packed_int4& w, const matrix_view<float>& y) {
   kernels::matmul_int(x, w, y, "pare::matmul(int4)");
 }
 
