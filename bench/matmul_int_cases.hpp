@@ -52,8 +52,10 @@ inline pare::owned_weight_source& source_int4(std::size_t n, std::size_t k, std:
   return *slot;
 }
 
+/// One matmul per iteration; `prequantize`: on activations quantized once outside the
+/// timing (quantize_activations), the input oneDNN's u8s8 case gets.
 template <class Packed>
-void run_int(benchmark::State& state, const Packed& proto, std::size_t m, std::size_t threads) {
+void run_int(benchmark::State& state, const Packed& proto, std::size_t m, std::size_t threads, bool prequantize = false) {
   scoped_threads pool(threads);
   const std::size_t n = proto.n, k = proto.k;
   std::vector<Packed> copies;
@@ -61,30 +63,19 @@ void run_int(benchmark::State& state, const Packed& proto, std::size_t m, std::s
   copies.reserve(ncopies);
   for (std::size_t i = 0; i < ncopies; ++i) copies.push_back(proto);
   const std::vector<float> x = activations(m, k);
+  const pare::matrix_view<const float> xv(x.data(), m, k);
+  const pare::quantized_activations xa = prequantize ? pare::quantize_activations(xv, proto) : pare::quantized_activations{};
   std::vector<float> y(m * n);
   std::size_t next = 0;
   for (auto _ : state) {
-    pare::matmul(pare::matrix_view<const float>(x.data(), m, k), copies[next], pare::matrix_view<float>(y.data(), m, n));
+    if (prequantize)
+      pare::matmul(xa, copies[next], pare::matrix_view<float>(y.data(), m, n));
+    else
+      pare::matmul(xv, copies[next], pare::matrix_view<float>(y.data(), m, n));
     next = (next + 1) % ncopies;
     benchmark::DoNotOptimize(y.data());
   }
   set_matmul_counters(state, double(proto.storage_bytes()), m, n, k);
-  state.SetLabel(pare::to_string(pare::last_used_isa()));
-}
-
-/// The GEMM with activations quantized once outside the timing (quantize_activations):
-/// the same input oneDNN's u8s8 case gets.
-template <class Packed>
-void run_int_prequantized(benchmark::State& state, const Packed& w, std::size_t m, std::size_t threads) {
-  scoped_threads pool(threads);
-  const std::vector<float> x = activations(m, w.k);
-  const pare::quantized_activations xa = pare::quantize_activations(pare::matrix_view<const float>(x.data(), m, w.k), w);
-  std::vector<float> y(m * w.n);
-  for (auto _ : state) {
-    pare::matmul(xa, w, pare::matrix_view<float>(y.data(), m, w.n));
-    benchmark::DoNotOptimize(y.data());
-  }
-  set_matmul_counters(state, double(w.storage_bytes()), m, w.n, w.k);
   state.SetLabel(pare::to_string(pare::last_used_isa()));
 }
 
@@ -150,7 +141,7 @@ inline const bool int_cases_registered = [] {
       for (std::size_t m : {8, 32, 128, 512}) {
         const std::string ms = "/M:" + std::to_string(m);
         reg("int8/gemm" + ms + shape, [=](benchmark::State& s) { run_int(s, *p8, m, threads); });
-        reg("int8_preq/gemm" + ms + shape, [=](benchmark::State& s) { run_int_prequantized(s, *p8, m, threads); });
+        reg("int8_preq/gemm" + ms + shape, [=](benchmark::State& s) { run_int(s, *p8, m, threads, true); });
         reg("int4_g128/gemm" + ms + shape, [=](benchmark::State& s) { run_int(s, *p4, m, threads); });
       }
       reg("int4_g32/gemm/M:128" + shape, [=](benchmark::State& s) { run_int(s, *p4g32, 128, threads); });

@@ -66,7 +66,6 @@ class thread_pool final : public executor {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
-      stopping_.store(true);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -89,13 +88,11 @@ class thread_pool final : public executor {
       ntasks_ = ntasks;
       next_.store(0);
       done_ = 0;
-      finished_.store(0, std::memory_order_relaxed);
       ++batch_;
-      epoch_.store(batch_, std::memory_order_release);
     }
     cv_.notify_all();
     work();
-    spin_until([&] { return finished_.load(std::memory_order_acquire) == ntasks; });
+    spin_until([&] { return done_.load() == ntasks; });
     std::unique_lock<std::mutex> lock(mu_);
     done_cv_.wait(lock, [&] { return done_ == ntasks_; });
     task_ = nullptr;
@@ -113,7 +110,6 @@ class thread_pool final : public executor {
     if (finished) {
       std::lock_guard<std::mutex> lock(mu_);
       done_ += finished;
-      finished_.store(done_, std::memory_order_release);
       if (done_ == ntasks_) done_cv_.notify_all();
     }
   }
@@ -134,7 +130,7 @@ class thread_pool final : public executor {
   void worker_loop() {
     std::size_t seen = 0;
     for (;;) {
-      spin_until([&] { return epoch_.load(std::memory_order_acquire) != seen || stopping_.load(); });
+      spin_until([&] { return batch_.load() != seen || stop_.load(); });
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stop_ || (batch_ != seen && task_ != nullptr); });
@@ -152,12 +148,10 @@ class thread_pool final : public executor {
   const std::function<void(std::size_t)>* task_ = nullptr;
   std::size_t ntasks_ = 0;
   std::atomic<std::size_t> next_{0};
-  std::size_t done_ = 0;
-  std::size_t batch_ = 0;
-  bool stop_ = false;
-  // Lock-free mirrors of batch_, done_ and stop_ for the spinning waits.
-  std::atomic<std::size_t> epoch_{0}, finished_{0};
-  std::atomic<bool> stopping_{false};
+  // Written under mu_ (so the condition-variable waits miss no change), atomic so the
+  // spinning waits can poll them without it.
+  std::atomic<std::size_t> done_{0}, batch_{0};
+  std::atomic<bool> stop_{false};
 };
 
 namespace detail {

@@ -7,6 +7,7 @@
 // and left unprepared. pare::matmul uses the calling thread's buffers
 // (thread_act_buffers, reused across calls); quantized_activations owns its own.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "pare/core/aligned_buffer.hpp"
+#include "pare/core/error.hpp"
 #include "pare/core/tensor_view.hpp"
 #include "pare/kernels/matmul/activations.hpp"
 #include "pare/kernels/matmul/matmul_args.hpp"
@@ -106,13 +108,20 @@ class act_rows {
     }
   }
 
+  /// Rows per chunk when threads share the quantization (~16K values).
+  static std::size_t chunk_rows(std::size_t k) { return std::max<std::size_t>(1, 16384 / std::max<std::size_t>(1, k)); }
+
   /// Whether a row held NaN/Inf (valid once every row has been through quantize).
   bool bad() const {
     std::lock_guard<std::mutex> lock(bad_mu_);
     return bad_row_ != l_.m;
   }
-  std::size_t bad_row() const { return bad_row_; }
-  std::size_t bad_col() const { return bad_col_; }
+  /// value_error naming the first bad row and column, if there is one.
+  void fail_if_bad(const char* where) const {
+    if (bad())
+      pare::detail::fail<value_error>(where, ": argument 'x': expected finite values, got NaN or Inf at (", bad_row_, ", ",
+                                      bad_col_, ")");
+  }
 
   matmul_acts acts() const { return acts_of(l_, buf_); }
   static matmul_acts acts_of(const act_layout& l, const matmul_act_buffers& b) {

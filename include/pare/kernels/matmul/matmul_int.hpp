@@ -16,7 +16,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -103,7 +102,7 @@ void run_matmul_int(const Packed& w, act_rows* rows, const matmul_acts& given, s
     // each task is about 1/(2·threads) of the tiles left, a multiple of 12 tiles (whole
     // panels of every kernel's width: 1, 2, 3, 4 or 6 tiles), down to min_task at the
     // end, so the threads finish within a small task of each other.
-    const std::size_t row_chunk = std::max<std::size_t>(1, 16384 / std::max<std::size_t>(1, w.k));
+    const std::size_t row_chunk = act_rows::chunk_rows(w.k);
     std::atomic<std::size_t> next_row{rows ? 0 : m}, rows_done{rows ? 0 : m}, next{0};
     parallel_for(0, nthreads, 1, [&](std::size_t, std::size_t) {
       for (std::size_t r0 = next_row.fetch_add(row_chunk); r0 < m; r0 = next_row.fetch_add(row_chunk)) {
@@ -132,20 +131,24 @@ void run_matmul_int(const Packed& w, act_rows* rows, const matmul_acts& given, s
   // The rows were quantized by dispatched row kernels too: record the matmul kernel's
   // level last, for last_used_isa() on this thread.
   (void)matmul_dispatch(static_cast<const Packed*>(nullptr)).pick();
-  if (rows && rows->bad())
-    pare::detail::fail<value_error>(where, ": argument 'x': expected finite values, got NaN or Inf at (", rows->bad_row(),
-                                    ", ", rows->bad_col(), ")");
+  if (rows) rows->fail_if_bad(where);
   if (!direct)
     for (std::size_t r = 0; r < m; ++r)
       for (std::size_t c = 0; c < w.n; ++c) y(r, c) = scratch[r * w.n + c];
 }
 
+/// shape_error unless x [m, k] and y fit the weights.
+inline void check_shapes(const packed_weights_base& w, std::size_t m, std::size_t k, const matrix_view<float>& y,
+                         const char* where) {
+  if (k != w.k || y.rows() != m || y.cols() != w.n)
+    pare::detail::fail<shape_error>(where, ": expected x [M, ", w.k, "] and y [M, ", w.n, "] for weights [", w.n, ", ", w.k,
+                                    "], got x [", m, ", ", k, "] and y ", y.shape());
+}
+
 template <class Packed>
 void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix_view<float>& y, const char* where) {
   const std::size_t m = x.rows();
-  if (x.cols() != w.k || y.rows() != m || y.cols() != w.n)
-    pare::detail::fail<shape_error>(where, ": expected x [M, ", w.k, "] and y [M, ", w.n, "] for weights [", w.n, ", ", w.k,
-                                    "], got x ", x.shape(), " and y ", y.shape());
+  check_shapes(w, m, x.cols(), y, where);
   if (m == 0) return;
   act_rows rows(x, act_layout::of(m, w, std::is_same_v<Packed, packed_int8>), thread_act_buffers());
   run_matmul_int(w, &rows, matmul_acts{}, m, y, where);
@@ -153,16 +156,12 @@ void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix
 
 template <class Packed>
 void matmul_int(const quantized_activations& x, const Packed& w, const matrix_view<float>& y, const char* where) {
-  const act_layout& l = x.layout();
-  if (l.k != w.k || y.rows() != l.m || y.cols() != w.n)
-    pare::detail::fail<shape_error>(where, ": expected x [M, ", w.k, "] and y [M, ", w.n, "] for weights [", w.n, ", ", w.k,
-                                    "], got x [", l.m, ", ", l.k, "] and y ", y.shape());
-  if (w.has_offsets() && !(l.sums && l.group == w.padded_group() && l.groups == w.groups))
+  const act_layout& l = x.layout();  // from quantize_activations: unsigned rows and group sums always
+  check_shapes(w, l.m, l.k, y, where);
+  if (w.has_offsets() && (l.group != w.padded_group() || l.groups != w.groups))
     pare::detail::fail<argument_error>(where, ": argument 'x': expected activations quantized for weights with offsets in groups of ",
-                                       w.padded_group(), " k (quantize_activations(x, these weights)), got ",
-                                       l.sums ? "sums over groups of " + std::to_string(l.group) + " k" : std::string("no group sums"));
-  if (std::is_same_v<Packed, packed_int8> && !l.unsigned_rows)
-    pare::detail::fail<argument_error>(where, ": argument 'x': expected activations quantized for int8 weights, got ones without unsigned rows");
+                                       w.padded_group(), " k (quantize_activations(x, these weights)), got sums over groups of ",
+                                       l.group, " k");
   if (l.m == 0) return;
   run_matmul_int(w, nullptr, x.acts(), l.m, y, where);
 }

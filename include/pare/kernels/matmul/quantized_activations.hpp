@@ -9,7 +9,6 @@
 // without quantizing x again. Errors: value_error for NaN/Inf in x (position named,
 // nothing built); matmul raises shape_error / argument_error for weights that do not fit.
 
-#include <algorithm>
 #include <cstddef>
 
 #include "pare/core/error.hpp"
@@ -44,11 +43,9 @@ inline quantized_activations quantize_activations(const matrix_view<const float>
   out.layout_ = kernels::act_layout::of(x.rows(), like, true);
   out.layout_.sums = true;  // group sums always: weights with offsets can use them too
   kernels::act_rows rows(x, out.layout_, out.buf_);
-  parallel_for(0, x.rows(), std::max<std::size_t>(1, 16384 / std::max<std::size_t>(1, like.k)),
+  parallel_for(0, x.rows(), kernels::act_rows::chunk_rows(like.k),
                [&](std::size_t lo, std::size_t hi) { rows.quantize(lo, hi); });
-  if (rows.bad())
-    detail::fail<value_error>("pare::quantize_activations: argument 'x': expected finite values, got NaN or Inf at (",
-                              rows.bad_row(), ", ", rows.bad_col(), ")");
+  rows.fail_if_bad("pare::quantize_activations");
   return out;
 }
 
