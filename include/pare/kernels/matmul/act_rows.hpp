@@ -36,11 +36,12 @@ inline matmul_act_buffers& thread_act_buffers() {
   return b;
 }
 
-/// What a set of prepared activation rows holds: m rows of k, row stride ld, qu panels of
-/// pu rows (when unsigned_rows), and Σq per group of `group` k (when sums; groups of them).
+/// What a set of prepared activation rows holds: m rows of k, row stride ld, q (when
+/// signed_rows; else q is sized but not written), qu panels of pu rows (when
+/// unsigned_rows), and Σq per group of `group` k (when sums; groups of them).
 struct act_layout {
   std::size_t m = 0, k = 0, ld = 0, pu = 1, group = 0, groups = 0;
-  bool unsigned_rows = false, sums = false;
+  bool signed_rows = true, unsigned_rows = false, sums = false;
 
   /// The layout the kernels need for m rows against w.
   static act_layout of(std::size_t m, const packed_weights_base& w, bool unsigned_rows) {
@@ -71,40 +72,46 @@ class act_rows {
 
   /// Quantizes rows [lo, hi).
   void quantize(std::size_t lo, std::size_t hi) {
-    const std::size_t k = l_.k, ld = l_.ld, pu = l_.pu;  // locals: the byte loops below cannot alias them
+    const std::size_t k = l_.k, ld = l_.ld;  // locals: the byte loops below cannot alias them
     std::vector<float> tmp(x_.col_stride() == 1 ? 0 : k);
+    // Unsigned rows only: quantized as q + 128 into an L1 row, then copied into the panel.
+    std::vector<std::uint8_t> urow(l_.signed_rows ? 0 : ld);
     for (std::size_t r = lo; r < hi; ++r) {
       const float* row = x_.row_ptr(r);
       if (!tmp.empty()) {
         for (std::size_t c = 0; c < k; ++c) tmp[c] = x_(r, c);
         row = tmp.data();
+      } else if (k <= nta_max_k) {
+        prefetch_once(row, k);
       }
       std::int8_t* q = buf_.q.data() + r * ld;
       std::size_t col = 0;
-      const float s = quantize_activation_row(row, k, q, &col);
+      const float s = l_.signed_rows ? quantize_activation_row(row, k, q, &col)
+                                     : quantize_activation_row(row, k, urow.data(), 128, &col);
       if (s < 0) {
         std::lock_guard<std::mutex> lock(bad_mu_);
         if (r < bad_row_) bad_row_ = r, bad_col_ = col;
         continue;
       }
-      std::memset(q + k, 0, ld - k);
       buf_.sx[r] = s;
-      if (l_.unsigned_rows) {  // q + 128 as unsigned bytes (a flipped sign bit) into the row's qu panel
-        std::uint8_t* qu = buf_.qu.data() + r / pu * pu * ld + r % pu * 64;
-        for (std::size_t c = 0; c < ld; c += 64)
-          for (std::size_t i = 0; i < 64; i += 8) {
-            std::uint64_t v;
-            std::memcpy(&v, q + c + i, 8);
-            v ^= 0x8080808080808080ull;
-            std::memcpy(qu + c * pu + i, &v, 8);
-          }
+      if (l_.signed_rows) {
+        std::memset(q + k, 0, ld - k);
+        if (l_.unsigned_rows) to_panel(q, r, 0x8080808080808080ull);  // q + 128: a flipped sign bit
+      } else {
+        std::memset(urow.data() + k, 128, ld - k);
+        to_panel(reinterpret_cast<const std::int8_t*>(urow.data()), r, 0);
       }
-      if (l_.sums)
+      if (l_.sums) {
+        // Σq from whichever row was written (unsigned bytes are q + 128).
+        const std::uint8_t* b = l_.signed_rows ? reinterpret_cast<const std::uint8_t*>(q) : urow.data();
+        const std::int32_t bias = l_.signed_rows ? 0 : 128;
         for (std::size_t g = 0; g < l_.groups; ++g) {
           std::int32_t s32 = 0;
-          for (std::size_t c = g * l_.group; c < (g + 1) * l_.group; ++c) s32 += q[c];
+          for (std::size_t c = g * l_.group; c < (g + 1) * l_.group; ++c)
+            s32 += (l_.signed_rows ? std::int32_t(static_cast<std::int8_t>(b[c])) : std::int32_t(b[c])) - bias;
           buf_.xsum[r * l_.groups + g] = s32;
         }
+      }
     }
   }
 
@@ -130,6 +137,32 @@ class act_rows {
   }
 
  private:
+  /// Longest row (floats) prefetched as read-once: 16 KiB, half of a 32 KiB L1, since it
+  /// must stay in L1 from the min/max scan through the quantizing pass.
+  static constexpr std::size_t nta_max_k = 4096;
+  /// Requests the row's lines as read-once (non-temporal where the CPU has it): the
+  /// matmul reads x once, so a large x does not evict the weights from the shared cache.
+  static void prefetch_once(const float* row, std::size_t k) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    for (std::size_t c = 0; c < k; c += 16) __builtin_prefetch(row + c, 0, 0);
+#else
+    (void)row, (void)k;
+#endif
+  }
+
+  /// Row r's ld bytes, each 8-byte word XORed with `flip`, into its qu panel (64 k per slot).
+  void to_panel(const std::int8_t* src, std::size_t r, std::uint64_t flip) {
+    const std::size_t ld = l_.ld, pu = l_.pu;
+    std::uint8_t* qu = buf_.qu.data() + r / pu * pu * ld + r % pu * 64;
+    for (std::size_t c = 0; c < ld; c += 64)
+      for (std::size_t i = 0; i < 64; i += 8) {
+        std::uint64_t v;
+        std::memcpy(&v, src + c + i, 8);
+        v ^= flip;
+        std::memcpy(qu + c * pu + i, &v, 8);
+      }
+  }
+
   const matrix_view<const float>& x_;
   act_layout l_;
   matmul_act_buffers& buf_;

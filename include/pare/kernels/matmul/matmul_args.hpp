@@ -13,7 +13,8 @@ namespace kernels {
 constexpr std::size_t matmul_act_panel_rows = 8;
 
 /// Activations quantized per row (activations.hpp), laid out for the kernels:
-/// q  [m][ld] int8 codes (padding k are 0);
+/// q  [m][ld] int8 codes (padding k are 0; left unwritten for a kernel that reads qu
+///    only, the VNNI int8 one, when pare::matmul quantizes for it);
 /// qu the same as unsigned q + 128 (padding k 128), for int8 kernels that take unsigned
 ///    activations, in panels of pu rows interleaved by 64 k: row r, k at
 ///    qu[(r / pu)·pu·ld + (k / 64)·64·pu + (r % pu)·64 + k % 64], so a micro-tile of pu

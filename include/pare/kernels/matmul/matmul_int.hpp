@@ -76,16 +76,17 @@ inline const dispatcher<matmul_block_fn<packed_int4>>& matmul_dispatch(const pac
   return d;
 }
 
-/// The shared driver: rows == nullptr means the activations are already prepared (given).
+/// The shared driver: rows == nullptr means the activations are already prepared (given);
+/// kv is the kernel the activations were laid out for.
 template <class Packed>
-void run_matmul_int(const Packed& w, act_rows* rows, const matmul_acts& given, std::size_t m,
-                    const matrix_view<float>& y, const char* where) {
+void run_matmul_int(const Packed& w, const kernel_variant<matmul_block_fn<Packed>>& kv, act_rows* rows,
+                    const matmul_acts& given, std::size_t m, const matrix_view<float>& y, const char* where) {
   // Output: y itself when its rows are contiguous, else a scratch matrix copied afterwards.
   const bool direct = y.col_stride() == 1 && y.row_stride() >= static_cast<std::ptrdiff_t>(w.n);
   std::vector<float> scratch(direct ? 0 : m * w.n);
   float* out = direct ? y.row_ptr(0) : scratch.data();
   const std::size_t ldy = direct ? static_cast<std::size_t>(y.row_stride()) : w.n;
-  const matmul_block_fn<Packed> fn = matmul_dispatch(static_cast<const Packed*>(nullptr)).pick();
+  const matmul_block_fn<Packed> fn = kv.fn;
   const std::size_t nthreads = std::max<std::size_t>(1, num_threads());
   // Tiles per task: see below; at least 6 and the tiles of 256K multiply-adds.
   const std::size_t grain = (std::size_t(1) << 18) / std::max<std::size_t>(1, m * w.kp * 16);
@@ -99,8 +100,8 @@ void run_matmul_int(const Packed& w, act_rows* rows, const matmul_acts& given, s
     // that running threads hold, so an executor running the tasks one after another
     // still works); then they take tasks of output tiles from a second counter (a
     // thread slowed down by another process leaves its share to the others), guided:
-    // each task is about 1/(2·threads) of the tiles left, a multiple of 12 tiles (whole
-    // panels of every kernel's width: 1, 2, 3, 4 or 6 tiles), down to min_task at the
+    // each task is about 1/(2·threads) of the tiles left, a multiple of 24 tiles (whole
+    // panels of every kernel's width: 1, 2, 3, 4, 6 or 8 tiles), down to min_task at the
     // end, so the threads finish within a small task of each other.
     const std::size_t row_chunk = act_rows::chunk_rows(w.k);
     std::atomic<std::size_t> next_row{rows ? 0 : m}, rows_done{rows ? 0 : m}, next{0};
@@ -121,7 +122,7 @@ void run_matmul_int(const Packed& w, act_rows* rows, const matmul_acts& given, s
       for (;;) {
         do {
           if (t0 >= w.tiles) return;
-          size = std::min(w.tiles - t0, std::max(min_task, (w.tiles - t0) / (2 * nthreads) / 12 * 12));
+          size = std::min(w.tiles - t0, std::max(min_task, (w.tiles - t0) / (2 * nthreads) / 24 * 24));
         } while (!next.compare_exchange_weak(t0, t0 + size, std::memory_order_relaxed));
         fn(w, acts, matmul_block{0, m, t0, t0 + size, out, ldy});
         t0 = next.load(std::memory_order_relaxed);
@@ -130,7 +131,7 @@ void run_matmul_int(const Packed& w, act_rows* rows, const matmul_acts& given, s
   }
   // The rows were quantized by dispatched row kernels too: record the matmul kernel's
   // level last, for last_used_isa() on this thread.
-  (void)matmul_dispatch(static_cast<const Packed*>(nullptr)).pick();
+  pare::detail::last_isa = kv.level;
   if (rows) rows->fail_if_bad(where);
   if (!direct)
     for (std::size_t r = 0; r < m; ++r)
@@ -150,8 +151,12 @@ void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix
   const std::size_t m = x.rows();
   check_shapes(w, m, x.cols(), y, where);
   if (m == 0) return;
-  act_rows rows(x, act_layout::of(m, w, std::is_same_v<Packed, packed_int8>), thread_act_buffers());
-  run_matmul_int(w, &rows, matmul_acts{}, m, y, where);
+  // One choice of kernel for the layout and the call (set_enabled_isas may run meanwhile).
+  const kernel_variant<matmul_block_fn<Packed>> kv = matmul_dispatch(static_cast<const Packed*>(nullptr)).choose();
+  act_layout layout = act_layout::of(m, w, std::is_same_v<Packed, packed_int8>);
+  layout.signed_rows = !layout.unsigned_rows || kv.level != isa::avx512vnni;  // VNNI int8 reads qu only
+  act_rows rows(x, layout, thread_act_buffers());
+  run_matmul_int(w, kv, &rows, matmul_acts{}, m, y, where);
 }
 
 template <class Packed>
@@ -163,7 +168,7 @@ void matmul_int(const quantized_activations& x, const Packed& w, const matrix_vi
                                        w.padded_group(), " k (quantize_activations(x, these weights)), got sums over groups of ",
                                        l.group, " k");
   if (l.m == 0) return;
-  run_matmul_int(w, nullptr, x.acts(), l.m, y, where);
+  run_matmul_int(w, matmul_dispatch(static_cast<const Packed*>(nullptr)).choose(), nullptr, x.acts(), l.m, y, where);
 }
 
 }  // namespace kernels

@@ -60,14 +60,16 @@ PARE_TARGET_AVX512VNNI PARE_ALWAYS_INLINE __m512i dot4(__m512i acc, __m512i w, c
 #include "pare/kernels/matmul/x86/matmul_int_512_body.hpp"
 #undef PARE_MM_TARGET
 
-// GEMV (one row): panels of 4 int8 tiles / 6 int4 tiles, K unblocked; six concurrent
-// int4 tile streams reach the bandwidth of a plain read loop at one thread, two did not.
+// GEMV (one row): panels of 8 int8 tiles / 6 int4 tiles, K unblocked: one thread reads
+// weights from DRAM closer to a plain read loop's bandwidth with more concurrent tile
+// streams (int8 at one thread: 89-93 % of the loop with 8, 77-91 % with 4, 65-75 % with
+// 1 or 2; int4: 2 streams fell short, 6 and 8 are alike).
 // GEMM: 8 rows × 3 tiles (24 accumulators), K-blocks of 4096 k (1024 int8 quads, 512
 // int4 octets; see matmul_int_512_body.hpp).
 PARE_TARGET_AVX512VNNI inline void matmul_int8_block(const packed_int8& w, const matmul_acts& a,
                                                      const matmul_block& b) noexcept {
   if (b.m1 - b.m0 == 1)
-    block_impl<1, 4, ~std::size_t(0)>(w, a, b);
+    block_impl<1, 8, ~std::size_t(0)>(w, a, b);
   else
     block_impl<matmul_act_panel_rows, 3, 1024>(w, a, b);  // micro-tiles of whole qu panels
 }
