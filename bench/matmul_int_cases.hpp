@@ -10,12 +10,17 @@
 // DRAM; GEMM uses one copy (compute-bound). read_bw reads the same bytes per iteration as
 // the GEMV it sits beside, from a rotating > 512 MiB buffer, with 512-bit loads summed in
 // 4 independent accumulators (so it is not compute-bound), split over the same threads.
+// gemv_vs_read runs a cold GEMV and a cold read of the same bytes in each iteration, so
+// the ratio of the two does not depend on the host's DRAM drifting between cases.
 
 #include <immintrin.h>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <tuple>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -96,25 +101,79 @@ PARE_TARGET_AVX512BW inline std::int64_t read_chunk(const std::uint8_t* p, std::
   return s;
 }
 
-inline void run_read_bw(benchmark::State& state, std::size_t bytes, std::size_t threads) {
-  scoped_threads pool(threads);
-  const std::size_t chunk = (bytes + 4095) / 4096 * 4096, ncopies = cold_copies(chunk);
-  pare::aligned_buffer<std::uint8_t> buf(chunk * ncopies);
-  for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<std::uint8_t>(i * 131);
+/// A rotating > 512 MiB buffer of cold copies of `bytes` (rounded up to 4 KiB).
+struct cold_read_buffer {
+  std::size_t chunk, copies;
+  pare::aligned_buffer<std::uint8_t> buf;
   std::size_t next = 0;
-  std::int64_t sink = 0;
-  const std::size_t per = chunk / 256;  // 256-byte units split over the threads
-  for (auto _ : state) {
+
+  explicit cold_read_buffer(std::size_t bytes)
+      : chunk((bytes + 4095) / 4096 * 4096), copies(cold_copies(chunk)), buf(chunk * copies) {
+    for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<std::uint8_t>(i * 131);
+  }
+  /// Reads the next copy, 256-byte units split over the executor's threads.
+  std::int64_t read_next(std::size_t threads) {
     const std::uint8_t* base = buf.data() + next * chunk;
+    const std::size_t per = chunk / 256;
     std::vector<std::int64_t> part(threads, 0);
     pare::parallel_for(0, per, 1, [&](std::size_t lo, std::size_t hi) {
       part[lo * threads / per] += read_chunk(base + lo * 256, (hi - lo) * 256);
     });
-    for (auto v : part) sink += v;
+    next = (next + 1) % copies;
+    std::int64_t s = 0;
+    for (auto v : part) s += v;
+    return s;
+  }
+};
+
+inline void run_read_bw(benchmark::State& state, std::size_t bytes, std::size_t threads) {
+  scoped_threads pool(threads);
+  cold_read_buffer rd(bytes);
+  std::int64_t sink = 0;
+  for (auto _ : state) sink += rd.read_next(threads);
+  benchmark::DoNotOptimize(sink);
+  state.counters["weight_GBps"] = benchmark::Counter(double(rd.chunk) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+/// GEMV and read_bw alternated in one loop: each iteration runs one cold GEMV (its time is
+/// the iteration's, manual timing) and then reads as many cold bytes, so both sample the
+/// same seconds of the host's DRAM. Counters: weight_GBps (GEMV), read_GBps, vs_read
+/// (GEMV bandwidth / read bandwidth over the whole run).
+template <class Packed>
+void run_gemv_vs_read(benchmark::State& state, const Packed& proto, std::size_t threads) {
+  scoped_threads pool(threads);
+  std::vector<Packed> copies;
+  const std::size_t ncopies = cold_copies(proto.storage_bytes());
+  copies.reserve(ncopies);
+  for (std::size_t i = 0; i < ncopies; ++i) copies.push_back(proto);
+  cold_read_buffer rd(proto.storage_bytes());
+  const std::vector<float> x = activations(1, proto.k);
+  std::vector<float> y(proto.n);
+  std::size_t next = 0;
+  std::int64_t sink = 0;
+  double gemv_s = 0, read_s = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pare::matmul(pare::matrix_view<const float>(x.data(), 1, proto.k), copies[next],
+                 pare::matrix_view<float>(y.data(), 1, proto.n));
+    benchmark::DoNotOptimize(y.data());
+    const auto t1 = std::chrono::steady_clock::now();
+    sink += rd.read_next(threads);
+    const auto t2 = std::chrono::steady_clock::now();
+    const double g = std::chrono::duration<double>(t1 - t0).count();
+    gemv_s += g;
+    read_s += std::chrono::duration<double>(t2 - t1).count();
+    state.SetIterationTime(g);
     next = (next + 1) % ncopies;
   }
   benchmark::DoNotOptimize(sink);
-  state.counters["weight_GBps"] = benchmark::Counter(double(chunk) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  const double iters = double(state.iterations());
+  const double gemv_bw = double(proto.storage_bytes()) * iters / gemv_s * 1e-9;
+  const double read_bw = double(rd.chunk) * iters / read_s * 1e-9;
+  state.counters["weight_GBps"] = gemv_bw;
+  state.counters["read_GBps"] = read_bw;
+  state.counters["vs_read"] = gemv_bw / read_bw;
+  state.SetLabel(pare::to_string(pare::last_used_isa()));
 }
 
 inline const bool int_cases_registered = [] {
@@ -138,6 +197,11 @@ inline const bool int_cases_registered = [] {
           [=](benchmark::State& s) { run_read_bw(s, p4->storage_bytes(), threads); });
       reg("int4_g128/gemv/M:1" + shape, [=](benchmark::State& s) { run_int(s, *p4, 1, threads); });
       reg("int4_g32/gemv/M:1" + shape, [=](benchmark::State& s) { run_int(s, *p4g32, 1, threads); });
+      // The bandwidth targets' like-for-like pairs: GEMV and read alternated per iteration.
+      for (const auto& [name, fn] : {std::pair<std::string, std::function<void(benchmark::State&)>>{
+                                         "int8/gemv_vs_read/M:1", [=](benchmark::State& s) { run_gemv_vs_read(s, *p8, threads); }},
+                                     {"int4_g128/gemv_vs_read/M:1", [=](benchmark::State& s) { run_gemv_vs_read(s, *p4, threads); }}})
+        benchmark::RegisterBenchmark((name + shape).c_str(), fn)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
       for (std::size_t m : {8, 32, 128, 512}) {
         const std::string ms = "/M:" + std::to_string(m);
         reg("int8/gemm" + ms + shape, [=](benchmark::State& s) { run_int(s, *p8, m, threads); });
