@@ -57,16 +57,23 @@ inline pare::owned_weight_source& source_int4(std::size_t n, std::size_t k, std:
   return *slot;
 }
 
+/// `count` copies of packed weights (cold GEMV weights rotate over them).
+template <class Packed>
+std::vector<Packed> copies_of(const Packed& proto, std::size_t count) {
+  std::vector<Packed> copies;
+  copies.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) copies.push_back(proto);
+  return copies;
+}
+
 /// One matmul per iteration; `prequantize`: on activations quantized once outside the
 /// timing (quantize_activations), the input oneDNN's u8s8 case gets.
 template <class Packed>
 void run_int(benchmark::State& state, const Packed& proto, std::size_t m, std::size_t threads, bool prequantize = false) {
   scoped_threads pool(threads);
   const std::size_t n = proto.n, k = proto.k;
-  std::vector<Packed> copies;
-  const std::size_t ncopies = m == 1 ? cold_copies(proto.storage_bytes()) : 1;
-  copies.reserve(ncopies);
-  for (std::size_t i = 0; i < ncopies; ++i) copies.push_back(proto);
+  const std::vector<Packed> copies = copies_of(proto, m == 1 ? cold_copies(proto.storage_bytes()) : 1);
+  const std::size_t ncopies = copies.size();
   const std::vector<float> x = activations(m, k);
   const pare::matrix_view<const float> xv(x.data(), m, k);
   const pare::quantized_activations xa = prequantize ? pare::quantize_activations(xv, proto) : pare::quantized_activations{};
@@ -142,10 +149,8 @@ inline void run_read_bw(benchmark::State& state, std::size_t bytes, std::size_t 
 template <class Packed>
 void run_gemv_vs_read(benchmark::State& state, const Packed& proto, std::size_t threads) {
   scoped_threads pool(threads);
-  std::vector<Packed> copies;
-  const std::size_t ncopies = cold_copies(proto.storage_bytes());
-  copies.reserve(ncopies);
-  for (std::size_t i = 0; i < ncopies; ++i) copies.push_back(proto);
+  const std::vector<Packed> copies = copies_of(proto, cold_copies(proto.storage_bytes()));
+  const std::size_t ncopies = copies.size();
   cold_read_buffer rd(proto.storage_bytes());
   const std::vector<float> x = activations(1, proto.k);
   std::vector<float> y(proto.n);

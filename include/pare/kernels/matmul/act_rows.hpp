@@ -74,8 +74,8 @@ class act_rows {
   void quantize(std::size_t lo, std::size_t hi) {
     const std::size_t k = l_.k, ld = l_.ld;  // locals: the byte loops below cannot alias them
     std::vector<float> tmp(x_.col_stride() == 1 ? 0 : k);
-    // Unsigned rows only: quantized as q + 128 into an L1 row, then copied into the panel.
-    std::vector<std::uint8_t> urow(l_.signed_rows ? 0 : ld);
+    // Without signed rows the codes go to an L1 row on their way into the qu panel.
+    std::vector<std::int8_t> scratch(l_.signed_rows ? 0 : ld);
     for (std::size_t r = lo; r < hi; ++r) {
       const float* row = x_.row_ptr(r);
       if (!tmp.empty()) {
@@ -84,34 +84,23 @@ class act_rows {
       } else if (k <= nta_max_k) {
         prefetch_once(row, k);
       }
-      std::int8_t* q = buf_.q.data() + r * ld;
+      std::int8_t* q = l_.signed_rows ? buf_.q.data() + r * ld : scratch.data();
       std::size_t col = 0;
-      const float s = l_.signed_rows ? quantize_activation_row(row, k, q, &col)
-                                     : quantize_activation_row(row, k, urow.data(), 128, &col);
+      const float s = quantize_activation_row(row, k, q, &col);
       if (s < 0) {
         std::lock_guard<std::mutex> lock(bad_mu_);
         if (r < bad_row_) bad_row_ = r, bad_col_ = col;
         continue;
       }
+      std::memset(q + k, 0, ld - k);
       buf_.sx[r] = s;
-      if (l_.signed_rows) {
-        std::memset(q + k, 0, ld - k);
-        if (l_.unsigned_rows) to_panel(q, r, 0x8080808080808080ull);  // q + 128: a flipped sign bit
-      } else {
-        std::memset(urow.data() + k, 128, ld - k);
-        to_panel(reinterpret_cast<const std::int8_t*>(urow.data()), r, 0);
-      }
-      if (l_.sums) {
-        // Σq from whichever row was written (unsigned bytes are q + 128).
-        const std::uint8_t* b = l_.signed_rows ? reinterpret_cast<const std::uint8_t*>(q) : urow.data();
-        const std::int32_t bias = l_.signed_rows ? 0 : 128;
+      if (l_.unsigned_rows) to_panel(q, r);
+      if (l_.sums)
         for (std::size_t g = 0; g < l_.groups; ++g) {
           std::int32_t s32 = 0;
-          for (std::size_t c = g * l_.group; c < (g + 1) * l_.group; ++c)
-            s32 += (l_.signed_rows ? std::int32_t(static_cast<std::int8_t>(b[c])) : std::int32_t(b[c])) - bias;
+          for (std::size_t c = g * l_.group; c < (g + 1) * l_.group; ++c) s32 += q[c];
           buf_.xsum[r * l_.groups + g] = s32;
         }
-      }
     }
   }
 
@@ -150,15 +139,15 @@ class act_rows {
 #endif
   }
 
-  /// Row r's ld bytes, each 8-byte word XORed with `flip`, into its qu panel (64 k per slot).
-  void to_panel(const std::int8_t* src, std::size_t r, std::uint64_t flip) {
+  /// Row r's ld codes as q + 128 (a flipped sign bit) into its qu panel (64 k per slot).
+  void to_panel(const std::int8_t* src, std::size_t r) {
     const std::size_t ld = l_.ld, pu = l_.pu;
     std::uint8_t* qu = buf_.qu.data() + r / pu * pu * ld + r % pu * 64;
     for (std::size_t c = 0; c < ld; c += 64)
       for (std::size_t i = 0; i < 64; i += 8) {
         std::uint64_t v;
         std::memcpy(&v, src + c + i, 8);
-        v ^= flip;
+        v ^= 0x8080808080808080ull;
         std::memcpy(qu + c * pu + i, &v, 8);
       }
   }

@@ -60,10 +60,9 @@ PARE_TARGET_AVX512VNNI PARE_ALWAYS_INLINE __m512i dot4(__m512i acc, __m512i w, c
 #include "pare/kernels/matmul/x86/matmul_int_512_body.hpp"
 #undef PARE_MM_TARGET
 
-// GEMV (one row): panels of 8 int8 tiles / 6 int4 tiles, K unblocked: one thread reads
-// weights from DRAM closer to a plain read loop's bandwidth with more concurrent tile
-// streams (int8 at one thread: 89-93 % of the loop with 8, 77-91 % with 4, 65-75 % with
-// 1 or 2; int4: 2 streams fell short, 6 and 8 are alike).
+// GEMV (one row): panels of 8 int8 tiles / 6 int4 tiles, K unblocked: more concurrent
+// tile streams keep more DRAM lines in flight for one thread (int8: 8 streams read closer
+// to the bench's read loop than 4, and 1 or 2 fell well short; int4: 6 and 8 alike).
 // GEMM: 8 rows × 3 tiles (24 accumulators), K-blocks of 4096 k (1024 int8 quads, 512
 // int4 octets; see matmul_int_512_body.hpp).
 PARE_TARGET_AVX512VNNI inline void matmul_int8_block(const packed_int8& w, const matmul_acts& a,
