@@ -27,5 +27,6 @@
 #if __has_include("matmul_peer_cases.hpp")
 #include "matmul_peer_cases.hpp"
 #endif
+#include "matmul_paired_cases.hpp"
 
 BENCHMARK_MAIN();

@@ -3,7 +3,8 @@
 
 // Conventions for every matmul benchmark case (bench/matmul_*_cases.hpp):
 //   name      <family>/<op>/M:<m>/N:<n>/K:<k>/threads:<t>, family one of int8, int4_g<G>,
-//             f32, openblas, onednn_u8s8, read_bw.
+//             f32, openblas, onednn_u8s8, read_bw; paired cases gemv_vs_read,
+//             int8_vs_onednn (two or three computations alternated in one case).
 //   counters  weight_GBps: bytes of weights read per second incl. scales (1e9 B/s);
 //             GOPs: 2·M·N·K operations per second (1e9/s).
 //   GEMV      weights are cold: the case rotates over cold_copies(bytes) copies of the

@@ -49,42 +49,61 @@ inline void run_openblas(benchmark::State& state, std::size_t m, std::size_t n, 
 #endif
 
 #if defined(PARE_BENCH_HAVE_DNNL)
-inline void run_onednn(benchmark::State& state, std::size_t m, std::size_t n, std::size_t k, std::size_t threads) {
-  using namespace dnnl;
-  omp_set_num_threads(int(threads));
-  engine eng(engine::kind::cpu, 0);
-  stream strm(eng);
-  const memory::dims src_d{memory::dim(m), memory::dim(k)}, wei_d{memory::dim(k), memory::dim(n)},
-      dst_d{memory::dim(m), memory::dim(n)};
-  const memory::desc src_md(src_d, memory::data_type::u8, memory::format_tag::ab);
-  const memory::desc wei_any(wei_d, memory::data_type::s8, memory::format_tag::any);
-  const memory::desc dst_md(dst_d, memory::data_type::f32, memory::format_tag::ab);
-  primitive_attr attr;
-  std::vector<float> scales(n, 0.001f);
-  attr.set_output_scales(2, scales);
-  const matmul::primitive_desc pd(matmul::desc(src_md, wei_any, dst_md), attr, eng);
-  const memory::desc wei_plain(wei_d, memory::data_type::s8, memory::format_tag::ba);  // [N, K] row-major
-  std::vector<std::int8_t> wsrc(n * k);
-  for (std::size_t i = 0; i < wsrc.size(); ++i) wsrc[i] = static_cast<std::int8_t>(int(i * 2654435761u % 255) - 127);
-  memory plain(wei_plain, eng, wsrc.data());
-  const std::size_t bytes = pd.weights_desc().get_size(), ncopies = m == 1 ? cold_copies(bytes) : 1;
-  std::vector<memory> wcopies;
-  for (std::size_t i = 0; i < ncopies; ++i) {
-    wcopies.emplace_back(pd.weights_desc(), eng);
-    reorder(plain, wcopies.back()).execute(strm, plain, wcopies.back());
-  }
-  std::vector<std::uint8_t> xs(m * k);
-  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<std::uint8_t>(i * 40503u % 256);
-  memory src(src_md, eng, xs.data());
-  std::vector<float> y(m * n);
-  memory dst(dst_md, eng, y.data());
-  const matmul prim(pd);
+/// oneDNN u8s8→f32 matmul y [M, N] = x [M, K]·W (W s8 in oneDNN's chosen layout, reordered
+/// once here), with `copies` copies of W to rotate over; run() executes one call on the
+/// next copy with `threads` OpenMP threads.
+struct onednn_u8s8 {
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream strm{eng};
+  std::size_t m, n, k, threads;
+  dnnl::matmul::primitive_desc pd;
+  std::vector<dnnl::memory> wcopies;
+  std::vector<std::uint8_t> xs;
+  std::vector<float> y;
+  dnnl::memory src, dst;
+  dnnl::matmul prim;
   std::size_t next = 0;
-  for (auto _ : state) {
+
+  onednn_u8s8(std::size_t m_, std::size_t n_, std::size_t k_, std::size_t threads_, bool cold)
+      : m(m_), n(n_), k(k_), threads(threads_) {
+    using namespace dnnl;
+    omp_set_num_threads(int(threads));
+    const memory::dims src_d{memory::dim(m), memory::dim(k)}, wei_d{memory::dim(k), memory::dim(n)},
+        dst_d{memory::dim(m), memory::dim(n)};
+    const memory::desc src_md(src_d, memory::data_type::u8, memory::format_tag::ab);
+    const memory::desc wei_any(wei_d, memory::data_type::s8, memory::format_tag::any);
+    const memory::desc dst_md(dst_d, memory::data_type::f32, memory::format_tag::ab);
+    primitive_attr attr;
+    attr.set_output_scales(2, std::vector<float>(n, 0.001f));
+    pd = matmul::primitive_desc(matmul::desc(src_md, wei_any, dst_md), attr, eng);
+    const memory::desc wei_plain(wei_d, memory::data_type::s8, memory::format_tag::ba);  // [N, K] row-major
+    std::vector<std::int8_t> wsrc(n * k);
+    for (std::size_t i = 0; i < wsrc.size(); ++i) wsrc[i] = static_cast<std::int8_t>(int(i * 2654435761u % 255) - 127);
+    memory plain(wei_plain, eng, wsrc.data());
+    const std::size_t ncopies = cold ? cold_copies(pd.weights_desc().get_size()) : 1;
+    for (std::size_t i = 0; i < ncopies; ++i) {
+      wcopies.emplace_back(pd.weights_desc(), eng);
+      reorder(plain, wcopies.back()).execute(strm, plain, wcopies.back());
+    }
+    strm.wait();
+    xs.resize(m * k);
+    for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<std::uint8_t>(i * 40503u % 256);
+    src = memory(src_md, eng, xs.data());
+    y.resize(m * n);
+    dst = memory(dst_md, eng, y.data());
+    prim = matmul(pd);
+  }
+  void run() {
+    omp_set_num_threads(int(threads));
     prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wcopies[next]}, {DNNL_ARG_DST, dst}});
     strm.wait();
-    next = (next + 1) % ncopies;
+    next = (next + 1) % wcopies.size();
   }
+};
+
+inline void run_onednn(benchmark::State& state, std::size_t m, std::size_t n, std::size_t k, std::size_t threads) {
+  onednn_u8s8 dnn(m, n, k, threads, m == 1);
+  for (auto _ : state) dnn.run();
   set_matmul_counters(state, double(n * k + n * sizeof(float)), m, n, k);
 }
 #endif

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pare/kernels/matmul/matmul_int.hpp"
@@ -285,24 +286,34 @@ TEST_CASE("packing round-trips pare's quantizer output, errors are clear and wri
 
 TEST_CASE("one to three threads give bit-identical outputs; a NaN row in a parallel call writes nothing") {
   // Large enough for the parallel region (row chunks, guided tile tasks, the wait for
-  // every quantized row) and with a panel tail (N = 16 · 37 + 5).
-  const std::size_t m = 45, n = 597, k = 2048;
+  // every quantized row) and with a panel tail (N = 16 · 37 + 5). M = 150 also runs the
+  // last tiles as tasks of 64-row blocks (the last one partial) after whole-row tasks.
+  const std::size_t k = 2048;
+  for (const auto& [m, n] : {std::pair<std::size_t, std::size_t>{150, 16 * 61 + 5}, {45, 597}}) {
+    std::vector<float> x(m * k);
+    rng r{77 + m};
+    for (auto& v : x) v = 0.01f * float(r.in(-300, 300));
+    for (int bits : {8, 4}) {
+      const weights w(bits, n, k, 128, false, bits == 4, 5 + bits);
+      std::vector<std::vector<float>> ys;
+      for (std::size_t threads : {1, 2, 3}) {
+        pare::thread_pool pool(threads);
+        pare::set_executor(&pool);
+        ys.push_back(run(w, x, m));
+        pare::set_executor(nullptr);
+      }
+      for (std::size_t t = 1; t < ys.size(); ++t) {
+        INFO("M " << m << " bits " << bits << " threads " << t + 1);
+        REQUIRE(ys[t] == ys[0]);
+      }
+    }
+  }
+  const std::size_t m = 45, n = 597;
   std::vector<float> x(m * k);
   rng r{77};
   for (auto& v : x) v = 0.01f * float(r.in(-300, 300));
   for (int bits : {8, 4}) {
     const weights w(bits, n, k, 128, false, bits == 4, 5 + bits);
-    std::vector<std::vector<float>> ys;
-    for (std::size_t threads : {1, 2, 3}) {
-      pare::thread_pool pool(threads);
-      pare::set_executor(&pool);
-      ys.push_back(run(w, x, m));
-      pare::set_executor(nullptr);
-    }
-    for (std::size_t t = 1; t < ys.size(); ++t) {
-      INFO("bits " << bits << " threads " << t + 1);
-      REQUIRE(ys[t] == ys[0]);
-    }
     std::vector<float> xb = x;
     xb[40 * k + 1999] = std::numeric_limits<float>::infinity();
     xb[41 * k + 3] = std::nanf("");

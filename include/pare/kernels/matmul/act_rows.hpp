@@ -73,39 +73,66 @@ class act_rows {
   /// Quantizes rows [lo, hi).
   void quantize(std::size_t lo, std::size_t hi) {
     const std::size_t k = l_.k, ld = l_.ld;  // locals: the byte loops below cannot alias them
-    std::vector<float> tmp(x_.col_stride() == 1 ? 0 : k);
-    // Without signed rows the codes go to an L1 row on their way into the qu panel.
-    std::vector<std::int8_t> scratch(l_.signed_rows ? 0 : ld);
+    // Without signed rows the codes are quantized as q + 128 into an L1 row and copied
+    // from there into the qu panel.
+    static thread_local std::vector<float> tmp;
+    static thread_local std::vector<std::uint8_t> scratch;
+    if (x_.col_stride() != 1) tmp.resize(k);
+    if (!l_.signed_rows) scratch.resize(ld);
+    const std::int32_t shift = l_.signed_rows ? 0 : 128;
     for (std::size_t r = lo; r < hi; ++r) {
       const float* row = x_.row_ptr(r);
-      if (!tmp.empty()) {
+      if (x_.col_stride() != 1) {
         for (std::size_t c = 0; c < k; ++c) tmp[c] = x_(r, c);
         row = tmp.data();
       } else if (k <= nta_max_k) {
-        prefetch_once(row, k);
+        // Rows ahead stream into L2 while this one is quantized; this one then comes to L1
+        // read-once. (The quantizing pass is otherwise bound by DRAM latency: about twice
+        // as long for x from memory as from cache.)
+        const std::size_t ahead = std::max<std::size_t>(1, l2_ahead_floats / k);
+        if (r == lo)
+          for (std::size_t a = r + 1; a < std::min(hi, r + ahead); ++a) prefetch_row<to_l2>(x_.row_ptr(a), k);
+        if (r + ahead < hi) prefetch_row<to_l2>(x_.row_ptr(r + ahead), k);
+        prefetch_row<read_once>(row, k);
       }
-      std::int8_t* q = l_.signed_rows ? buf_.q.data() + r * ld : scratch.data();
+      std::uint8_t* q = l_.signed_rows ? reinterpret_cast<std::uint8_t*>(buf_.q.data() + r * ld) : scratch.data();
       std::size_t col = 0;
-      const float s = quantize_activation_row(row, k, q, &col);
+      const float s = quantize_activation_row(row, k, q, shift, &col);
       if (s < 0) {
         std::lock_guard<std::mutex> lock(bad_mu_);
         if (r < bad_row_) bad_row_ = r, bad_col_ = col;
         continue;
       }
-      std::memset(q + k, 0, ld - k);
+      std::memset(q + k, shift, ld - k);  // the code of 0
       buf_.sx[r] = s;
-      if (l_.unsigned_rows) to_panel(q, r);
+      if (l_.unsigned_rows) {
+        if (shift)
+          to_panel<0>(q, r);
+        else
+          to_panel<0x80>(q, r);
+      }
       if (l_.sums)
         for (std::size_t g = 0; g < l_.groups; ++g) {
           std::int32_t s32 = 0;
-          for (std::size_t c = g * l_.group; c < (g + 1) * l_.group; ++c) s32 += q[c];
+          const std::size_t c0 = g * l_.group, c1 = c0 + l_.group;
+          if (shift) {
+            for (std::size_t c = c0; c < c1; ++c) s32 += q[c];
+            s32 -= shift * std::int32_t(l_.group);
+          } else {
+            for (std::size_t c = c0; c < c1; ++c) s32 += static_cast<std::int8_t>(q[c]);
+          }
           buf_.xsum[r * l_.groups + g] = s32;
         }
     }
   }
 
-  /// Rows per chunk when threads share the quantization (~16K values).
-  static std::size_t chunk_rows(std::size_t k) { return std::max<std::size_t>(1, 16384 / std::max<std::size_t>(1, k)); }
+  /// Rows per chunk when threads share the quantization: about 64K values (long enough
+  /// for the prefetch of rows ahead to pay), whole qu panels when that is 8 rows or more
+  /// (so two threads never write one panel).
+  static std::size_t chunk_rows(std::size_t k) {
+    const std::size_t r = std::max<std::size_t>(1, 65536 / std::max<std::size_t>(1, k));
+    return r < matmul_act_panel_rows ? r : r / matmul_act_panel_rows * matmul_act_panel_rows;
+  }
 
   /// Whether a row held NaN/Inf (valid once every row has been through quantize).
   bool bad() const {
@@ -129,27 +156,34 @@ class act_rows {
   /// Longest row (floats) prefetched as read-once: 16 KiB, half of a 32 KiB L1, since it
   /// must stay in L1 from the min/max scan through the quantizing pass.
   static constexpr std::size_t nta_max_k = 4096;
-  /// Requests the row's lines as read-once (non-temporal where the CPU has it): the
-  /// matmul reads x once, so a large x does not evict the weights from the shared cache.
-  static void prefetch_once(const float* row, std::size_t k) noexcept {
+  /// Floats of the rows ahead of the current one that are prefetched into L2 (32 KiB).
+  static constexpr std::size_t l2_ahead_floats = 8192;
+  /// Requests the row's lines with __builtin_prefetch's temporal locality: to_l2 (2: into
+  /// L2, not L1) for rows ahead, read_once (0: into L1, non-temporal where the CPU has
+  /// it) for the row the scan reads next.
+  static constexpr int to_l2 = 2, read_once = 0;
+  template <int Locality>
+  static void prefetch_row(const float* row, std::size_t k) noexcept {
 #if defined(__GNUC__) || defined(__clang__)
-    for (std::size_t c = 0; c < k; c += 16) __builtin_prefetch(row + c, 0, 0);
+    for (std::size_t c = 0; c < k; c += 16) __builtin_prefetch(row + c, 0, Locality);
 #else
     (void)row, (void)k;
 #endif
   }
 
-  /// Row r's ld codes as q + 128 (a flipped sign bit) into its qu panel (64 k per slot).
-  void to_panel(const std::int8_t* src, std::size_t r) {
+  /// Row r's ld code bytes, XORed with Flip (0x80 turns q into q + 128), into its qu
+  /// panel (64 k per slot).
+  template <std::uint8_t Flip>
+  void to_panel(const std::uint8_t* src, std::size_t r) {
     const std::size_t ld = l_.ld, pu = l_.pu;
     std::uint8_t* qu = buf_.qu.data() + r / pu * pu * ld + r % pu * 64;
-    for (std::size_t c = 0; c < ld; c += 64)
-      for (std::size_t i = 0; i < 64; i += 8) {
-        std::uint64_t v;
-        std::memcpy(&v, src + c + i, 8);
-        v ^= 0x8080808080808080ull;
-        std::memcpy(qu + c * pu + i, &v, 8);
-      }
+    for (std::size_t c = 0; c < ld; c += 64) {
+      std::uint8_t* dst = qu + c * pu;
+      if constexpr (Flip == 0)
+        std::memcpy(dst, src + c, 64);
+      else
+        for (std::size_t i = 0; i < 64; ++i) dst[i] = std::uint8_t(src[c + i] ^ Flip);
+    }
   }
 
   const matrix_view<const float>& x_;

@@ -24,10 +24,13 @@
 PARE_NAMESPACE_BEGIN
 namespace kernels {
 
-/// Quantizes one activation row of k floats to int8 codes (as int8_t) and returns s_x.
+/// Quantizes one activation row of k floats and returns s_x; codes[i] = q[i] + shift as
+/// bytes (shift 0: the int8 codes' two's-complement bytes; shift 128: q + 128 in [1, 255],
+/// the unsigned form the VNNI kernels read, exact since q is rounded before the shift).
 /// Uses the dispatched row kernels (so it updates last_used_isa()). Returns a negative
 /// value, writing nothing, if the row holds NaN/Inf; `first_bad` then receives its index.
-inline float quantize_activation_row(const float* x, std::size_t k, std::int8_t* codes, std::size_t* first_bad = nullptr) {
+inline float quantize_activation_row(const float* x, std::size_t k, std::uint8_t* codes, std::int32_t shift,
+                                     std::size_t* first_bad) {
   const row_stats st = scan_row(x, k);
   if (st.first_nonfinite != k) {
     if (first_bad) *first_bad = st.first_nonfinite;
@@ -36,10 +39,14 @@ inline float quantize_activation_row(const float* x, std::size_t k, std::int8_t*
   const int_format fmt{8, true};
   const qparams p = params_from_range(k ? st.min : 0.0f, k ? st.max : 0.0f, fmt, scheme_kind::symmetric);
   const float inv = inverse_scale(p.scale);
-  const std::int32_t zero = 0;
-  const row_qparams rp{&p.scale, &inv, &zero, k ? k : 1, -127, 127};
-  quantize_row(x, k, rp, reinterpret_cast<std::uint8_t*>(codes));
+  const row_qparams rp{&p.scale, &inv, &shift, k ? k : 1, -127 + shift, 127 + shift};
+  quantize_row(x, k, rp, codes);
   return p.scale;
+}
+
+/// The int8 codes q themselves (shift 0).
+inline float quantize_activation_row(const float* x, std::size_t k, std::int8_t* codes, std::size_t* first_bad = nullptr) {
+  return quantize_activation_row(x, k, reinterpret_cast<std::uint8_t*>(codes), 0, first_bad);
 }
 
 }  // namespace kernels

@@ -7,7 +7,8 @@
 // ref/matmul_int_ref.hpp. M = 1 runs as a GEMV, larger M as a GEMM (register
 // micro-tiles of several rows × a panel of 16-output tiles, all rows swept over a panel
 // while its weights stay in cache; see the ISA kernels). One parallel region: the threads
-// quantize the rows, then take tasks of whole panels from a shared counter.
+// quantize the rows, then take tasks of whole panels from a shared counter (for many
+// rows, the last panels in blocks of 64 rows).
 // Errors (nothing is written to y): shape_error for K or N mismatches (both shapes
 // printed), value_error for NaN/Inf in x (position named).
 
@@ -103,8 +104,17 @@ void run_matmul_int(const Packed& w, const kernel_variant<matmul_block_fn<Packed
     // each task is about 1/(2·threads) of the tiles left, a multiple of 24 tiles (whole
     // panels of every kernel's width: 1, 2, 3, 4, 6 or 8 tiles), down to min_task at the
     // end, so the threads finish within a small task of each other.
-    const std::size_t row_chunk = act_rows::chunk_rows(w.k);
-    std::atomic<std::size_t> next_row{rows ? 0 : m}, rows_done{rows ? 0 : m}, next{0};
+    const std::size_t row_chunk = std::min(act_rows::chunk_rows(w.k), (m + nthreads - 1) / nthreads);
+    // When m has two row blocks of tail_rows or more, the last tiles (from t_end, a
+    // multiple of 24, at least 2·threads·tail_unit of them) go in tasks of tail_unit
+    // tiles × tail_rows rows instead, so the threads finish within a short task of each
+    // other (at M = 512, K = 4096 a 6-tile task of all rows is 0.5 ms of one core's work).
+    constexpr std::size_t tail_unit = 6, tail_rows = 64;
+    const std::size_t row_blocks = m >= 2 * tail_rows ? (m + tail_rows - 1) / tail_rows : 1;
+    const std::size_t min_tail = 2 * nthreads * tail_unit;
+    const std::size_t t_end = row_blocks == 1 ? w.tiles : w.tiles > min_tail ? (w.tiles - min_tail) / 24 * 24 : 0;
+    const std::size_t tail_tasks = (w.tiles - t_end + tail_unit - 1) / tail_unit * row_blocks;
+    std::atomic<std::size_t> next_row{rows ? 0 : m}, rows_done{rows ? 0 : m}, next{0}, next_tail{0};
     parallel_for(0, nthreads, 1, [&](std::size_t, std::size_t) {
       for (std::size_t r0 = next_row.fetch_add(row_chunk); r0 < m; r0 = next_row.fetch_add(row_chunk)) {
         const std::size_t r1 = std::min(m, r0 + row_chunk);
@@ -121,11 +131,16 @@ void run_matmul_int(const Packed& w, const kernel_variant<matmul_block_fn<Packed
       std::size_t t0 = next.load(std::memory_order_relaxed), size = 0;
       for (;;) {
         do {
-          if (t0 >= w.tiles) return;
-          size = std::min(w.tiles - t0, std::max(min_task, (w.tiles - t0) / (2 * nthreads) / 24 * 24));
+          if (t0 >= t_end) break;
+          size = std::min(t_end - t0, std::max(min_task, (t_end - t0) / (2 * nthreads) / 24 * 24));
         } while (!next.compare_exchange_weak(t0, t0 + size, std::memory_order_relaxed));
+        if (t0 >= t_end) break;
         fn(w, acts, matmul_block{0, m, t0, t0 + size, out, ldy});
         t0 = next.load(std::memory_order_relaxed);
+      }
+      for (std::size_t u = next_tail.fetch_add(1); u < tail_tasks; u = next_tail.fetch_add(1)) {
+        const std::size_t t = t_end + u / row_blocks * tail_unit, r = u % row_blocks * tail_rows;
+        fn(w, acts, matmul_block{r, std::min(m, r + tail_rows), t, std::min(w.tiles, t + tail_unit), out, ldy});
       }
     });
   }
