@@ -8,13 +8,14 @@
 // seconds. A block first calls the library untimed for warm_time (at least once), then
 // times calls back to back for block_time (at least once): the weights are as warm as in
 // the separate cases, the library's own workers are awake, and the previous library's
-// idle workers have gone to sleep (libgomp's spin for about 7 ms here by default, pare's
+// idle workers have gone to sleep (libgomp's spin for milliseconds by default, pare's
 // pool for 200 µs) instead of sharing the cores with the timed calls.
 // Counters: GOPs (pare, fp32 x; the iteration's time is its mean per call), preq_GOPs,
 // onednn_GOPs, and the time ratios vs_onednn and preq_vs_onednn (oneDNN time / pare time
 // per call over the run: > 1 means pare is faster).
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 

@@ -128,13 +128,9 @@ void run_matmul_int(const Packed& w, const kernel_variant<matmul_block_fn<Packed
       while (rows_done.load(std::memory_order_acquire) < m) std::this_thread::yield();
       if (rows && rows->bad()) return;
       const matmul_acts acts = rows ? rows->acts() : given;
-      std::size_t t0 = next.load(std::memory_order_relaxed), size = 0;
-      for (;;) {
-        do {
-          if (t0 >= t_end) break;
-          size = std::min(t_end - t0, std::max(min_task, (t_end - t0) / (2 * nthreads) / 24 * 24));
-        } while (!next.compare_exchange_weak(t0, t0 + size, std::memory_order_relaxed));
-        if (t0 >= t_end) break;
+      for (std::size_t t0 = next.load(std::memory_order_relaxed); t0 < t_end;) {
+        const std::size_t size = std::min(t_end - t0, std::max(min_task, (t_end - t0) / (2 * nthreads) / 24 * 24));
+        if (!next.compare_exchange_weak(t0, t0 + size, std::memory_order_relaxed)) continue;  // t0 reloaded
         fn(w, acts, matmul_block{0, m, t0, t0 + size, out, ldy});
         t0 = next.load(std::memory_order_relaxed);
       }
