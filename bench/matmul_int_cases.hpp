@@ -12,6 +12,7 @@
 // 4 independent accumulators (so it is not compute-bound), split over the same threads.
 // gemv_vs_read runs a cold GEMV and a cold read of the same bytes in each iteration, so
 // the ratio of the two does not depend on the host's DRAM drifting between cases.
+// int8_preq/gemm_l2_weights: the GEMM on a 96-output matrix that stays in L2.
 
 #include <immintrin.h>
 
@@ -215,6 +216,13 @@ inline const bool int_cases_registered = [] {
       }
       reg("int4_g32/gemm/M:128" + shape, [=](benchmark::State& s) { run_int(s, *p4g32, 128, threads); });
     }
+  // The int8 GEMM's ceiling: 96 outputs (two 3-tile panels, 384 KiB) stay in L2, so no
+  // weight streams from L3 or DRAM; compare its GOP/s with vnni_peak and int8_preq/gemm.
+  const auto l2 = std::make_shared<pare::packed_int8>(pare::pack_int8(source_int8(96, k, k).view));
+  for (std::size_t m : {128, 512})
+    benchmark::RegisterBenchmark(("int8_preq/gemm_l2_weights/M:" + std::to_string(m) + "/N:96/K:4096/threads:1").c_str(),
+                                 [=](benchmark::State& s) { run_int(s, *l2, m, 1, true); })
+        ->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
   return true;
 }();
 

@@ -4,17 +4,21 @@
 // The int8 GEMM target is a ratio to oneDNN "in the same run". Separate cases sample
 // different seconds of a shared host whose speed drifts 5-10 % between minutes; here
 // each iteration runs, in turn, a block of pare::matmul calls on fp32 x, a block on x
-// quantized beforehand, and a block of oneDNN u8s8 calls, so the three sample the same
-// seconds. A block first calls the library untimed for warm_time (at least once), then
+// quantized beforehand, a block of oneDNN u8s8 calls on u8 x, and a block of oneDNN
+// calls that first quantize the same fp32 x with a oneDNN reorder (onednn_u8s8::run_f32),
+// so the four sample the same seconds. A block first calls the library untimed for warm_time (at least once), then
 // times calls back to back for block_time (at least once): the weights are as warm as in
 // the separate cases, the library's own workers are awake, and the previous library's
 // idle workers have gone to sleep (libgomp's spin for milliseconds by default, pare's
 // pool for 200 µs) instead of sharing the cores with the timed calls.
 // Counters: GOPs (pare, fp32 x; the iteration's time is its mean per call), preq_GOPs,
-// onednn_GOPs, and the time ratios vs_onednn and preq_vs_onednn (oneDNN time / pare time
-// per call over the run: > 1 means pare is faster).
+// onednn_GOPs, onednn_f32_GOPs, and the time ratios (oneDNN time / pare time per call
+// over the run: > 1 means pare is faster) preq_vs_onednn (both on quantized x),
+// vs_onednn_f32 (both on fp32 x) and vs_onednn (pare on fp32 x, oneDNN on u8 x).
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,9 +66,12 @@ inline void run_int8_vs_onednn(benchmark::State& state, const pare::packed_int8&
   const std::vector<float> x = activations(m, k);
   const pare::matrix_view<const float> xv(x.data(), m, k);
   const pare::quantized_activations xa = pare::quantize_activations(xv, w);
+  float amax = 0;
+  for (float v : x) amax = std::max(amax, std::fabs(v));
+  dnn.take_f32(x.data(), amax / 127.0f);
   std::vector<float> y(m * n);
   const pare::matrix_view<float> yv(y.data(), m, n);
-  call_clock fp32, preq, onednn;
+  call_clock fp32, preq, onednn, onednn_f32;
   for (auto _ : state) {
     state.SetIterationTime(fp32.block([&] {
       pare::matmul(xv, w, yv);
@@ -75,13 +82,16 @@ inline void run_int8_vs_onednn(benchmark::State& state, const pare::packed_int8&
       benchmark::DoNotOptimize(y.data());
     });
     onednn.block([&] { dnn.run(); });
+    onednn_f32.block([&] { dnn.run_f32(); });
   }
   const double ops = 2.0 * double(m) * double(n) * double(k) * 1e-9;
   state.counters["GOPs"] = ops / fp32.per_call();
   state.counters["preq_GOPs"] = ops / preq.per_call();
   state.counters["onednn_GOPs"] = ops / onednn.per_call();
+  state.counters["onednn_f32_GOPs"] = ops / onednn_f32.per_call();
   state.counters["vs_onednn"] = onednn.per_call() / fp32.per_call();
   state.counters["preq_vs_onednn"] = onednn.per_call() / preq.per_call();
+  state.counters["vs_onednn_f32"] = onednn_f32.per_call() / fp32.per_call();
   state.SetLabel(pare::to_string(pare::last_used_isa()));
 }
 

@@ -4,7 +4,8 @@
 // Same shapes and cold-weight rule as pare's cases. oneDNN: src u8 [M, K], weights s8
 // [K, N] in the layout oneDNN picks (format_tag::any, reordered once outside the timed
 // loop), per-output-channel fp32 output scales, dst f32 [M, N]; the activations are
-// already u8 (the quantization pare does inside its call is not timed for oneDNN).
+// already u8 (the quantization pare does inside its call is not timed for oneDNN), except
+// in the paired case's run_f32, which quantizes fp32 x with a oneDNN reorder first.
 // Threads: OpenBLAS via openblas_set_num_threads, oneDNN (OpenMP build) via
 // omp_set_num_threads.
 
@@ -51,7 +52,10 @@ inline void run_openblas(benchmark::State& state, std::size_t m, std::size_t n, 
 #if defined(PARE_BENCH_HAVE_DNNL)
 /// oneDNN u8s8→f32 matmul y [M, N] = x [M, K]·W (W s8 in oneDNN's chosen layout, reordered
 /// once here), with `copies` copies of W to rotate over; run() executes one call on the
-/// next copy with `threads` OpenMP threads.
+/// next copy with `threads` OpenMP threads. take_f32(x, scale) adds an fp32 input: then
+/// run_f32() first quantizes it into the u8 source with a oneDNN reorder (u8 = x / scale
+/// + 128, one given scale for the tensor: oneDNN 2.6 has no dynamic quantization, so the
+/// pass that finds max |x| is not timed for it), then runs the matmul.
 struct onednn_u8s8 {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
@@ -60,8 +64,9 @@ struct onednn_u8s8 {
   std::vector<dnnl::memory> wcopies;
   std::vector<std::uint8_t> xs;
   std::vector<float> y;
-  dnnl::memory src, dst;
+  dnnl::memory src, dst, src_f32;
   dnnl::matmul prim;
+  dnnl::reorder quantize;
   std::size_t next = 0;
 
   onednn_u8s8(std::size_t m_, std::size_t n_, std::size_t k_, std::size_t threads_, bool cold)
@@ -93,8 +98,24 @@ struct onednn_u8s8 {
     dst = memory(dst_md, eng, y.data());
     prim = matmul(pd);
   }
+  void take_f32(const float* x, float scale) {
+    using namespace dnnl;
+    const memory::desc f32_md({memory::dim(m), memory::dim(k)}, memory::data_type::f32, memory::format_tag::ab);
+    src_f32 = memory(f32_md, eng, const_cast<float*>(x));
+    primitive_attr attr;
+    attr.set_output_scales(0, {1.0f / scale});
+    attr.set_zero_points(DNNL_ARG_DST, 0, {128});
+    quantize = reorder(reorder::primitive_desc(eng, f32_md, eng, src.get_desc(), attr));
+  }
   void run() {
     omp_set_num_threads(int(threads));
+    prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wcopies[next]}, {DNNL_ARG_DST, dst}});
+    strm.wait();
+    next = (next + 1) % wcopies.size();
+  }
+  void run_f32() {
+    omp_set_num_threads(int(threads));
+    quantize.execute(strm, src_f32, src);
     prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wcopies[next]}, {DNNL_ARG_DST, dst}});
     strm.wait();
     next = (next + 1) % wcopies.size();

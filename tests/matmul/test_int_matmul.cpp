@@ -107,8 +107,8 @@ TEST_CASE("integer sums are exact on every ISA (int64 oracle)") {
 TEST_CASE("integer sums stay exact across K-blocks, row chunks and panel tails on every ISA") {
   // K beyond one K-block of the x86 GEMM kernels (4096 k), groups that K-blocks cut
   // (int8 G = 96, int4 G = 40), per-channel weights whose sums carry over K-blocks, row
-  // counts around the 8-row micro-tiles and 64-row chunks, 4 or 5 tiles (panels of 3
-  // tiles plus a 1- or 2-tile tail), and 12 tiles (whole GEMV panels of 8 int8 / 6 int4
+  // counts around the 8-row micro-tiles and 64-row chunks, 4 or 5 tiles (panels of 2 and
+  // 2, or 3 and 2), and 12 tiles (whole GEMV panels of 8 int8 / 6 int4
   // tiles, then a 4-tile tail for int8). Integer data: y must equal the int64 oracle.
   struct shape { int bits; std::size_t n, k, group; bool offs; };
   const shape shapes[] = {{8, 80, 4300, 4300, false}, {8, 50, 4224, 96, true}, {8, 33, 1100, 1100, true},

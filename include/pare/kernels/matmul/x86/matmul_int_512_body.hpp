@@ -92,12 +92,25 @@ PARE_MM_TARGET inline void panel_impl(const Packed& w, const matmul_acts& a, con
   }
 }
 
-/// Rows [m0, m1) × tiles [t0, t1): panels of NT tiles, then one of the 1..NT-1 left.
+/// Rows [m0, m1) × tiles [t0, t1): panels of NT tiles, then one of the 1..NT-1 left. With
+/// several rows, one tile left after a whole panel (NT ≥ 3) goes with it as two panels of
+/// (NT + 1) / 2 and the rest: a one-tile micro-tile loads a weight vector and R
+/// activations per R vpdpbusd (load-bound), two tiles 2 and R per 2·R.
 template <int MR, int NT, std::size_t KB, class Packed>
 PARE_MM_TARGET inline void block_impl(const Packed& w, const matmul_acts& a, const matmul_block& b) noexcept {
   static_assert(NT >= 1 && NT <= 8, "block_impl: NT must be in [1, 8]");
+  constexpr int half = (NT + 1) / 2, rest = NT + 1 - half;
+  const bool rebalance = MR > 1 && NT >= 3 && b.t1 - b.t0 > std::size_t(NT) && (b.t1 - b.t0) % NT == 1;
+  const std::size_t full_end = b.t1 - (b.t1 - b.t0) % NT - (rebalance ? NT : 0);
   std::size_t t = b.t0;
-  for (; t + NT <= b.t1; t += NT) panel_impl<MR, NT, KB>(w, a, b, t);
+  for (; t < full_end; t += NT) panel_impl<MR, NT, KB>(w, a, b, t);
+  if constexpr (NT >= 3) {
+    if (rebalance) {
+      panel_impl<MR, half, KB>(w, a, b, t);
+      panel_impl<MR, rest, KB>(w, a, b, t + half);
+      return;
+    }
+  }
   switch (b.t1 - t) {
     case 1: panel_impl<MR, 1, KB>(w, a, b, t); break;
     case 2: if constexpr (NT > 2) panel_impl<MR, (NT > 2 ? 2 : 1), KB>(w, a, b, t); break;

@@ -106,22 +106,28 @@ template <int R, int J, int NPF>
 PARE_MM_TARGET PARE_ALWAYS_INLINE void quads_int8(__m512i (&acc)[R][J], const std::int8_t* codes, std::size_t tstride,
                                                   const matmul_acts& a, std::size_t m0, std::size_t q,
                                                   std::size_t e, const std::ptrdiff_t (&pfo)[J]) noexcept {
-  // Unsigned rows: one stream of pu-row panels (matmul_args.hpp); signed rows: R streams.
+  // Unsigned rows: one stream of pu-row panels (matmul_args.hpp), whose 64-k chunks (16
+  // quads) each hold the R rows 64 bytes apart; signed rows: R streams.
   const std::uint8_t* xpanel = a.qu + m0 / a.pu * a.pu * a.ld + m0 % a.pu * 64;
   const std::size_t chunk = 64 * a.pu;
   const std::int8_t* xq = a.q + m0 * a.ld + 4 * q;
   const std::int8_t* wp = codes + q * 64;
-  for (; q < e; ++q, wp += 64, xq += 4) {
+  while (q < e) {
+    // One 64-k chunk (or its part in [q, e)): the inner loop only steps pointers, no
+    // address arithmetic per quad (about 1 % faster than indexing the panel per quad).
+    const std::size_t stop = std::min(e, (q | 15) + 1);
     const std::uint8_t* xu = xpanel + (q >> 4) * chunk + (q & 15) * 4;
-    PARE_UNROLL
-    for (int i = 0; i < NPF; ++i) _mm_prefetch(reinterpret_cast<const char*>(wp) + pfo[i], _MM_HINT_T1);
-    w8 wv[J];
-    PARE_UNROLL
-    for (int j = 0; j < J; ++j) wv[j] = prep8(_mm512_load_si512(wp + j * tstride));
-    PARE_UNROLL
-    for (int r = 0; r < R; ++r)
+    for (; q < stop; ++q, wp += 64, xq += 4, xu += 4) {
       PARE_UNROLL
-      for (int j = 0; j < J; ++j) acc[r][j] = dot8(acc[r][j], wv[j], xu + 64 * r, xq + r * a.ld);
+      for (int i = 0; i < NPF; ++i) _mm_prefetch(reinterpret_cast<const char*>(wp) + pfo[i], _MM_HINT_T1);
+      w8 wv[J];
+      PARE_UNROLL
+      for (int j = 0; j < J; ++j) wv[j] = prep8(_mm512_load_si512(wp + j * tstride));
+      PARE_UNROLL
+      for (int r = 0; r < R; ++r)
+        PARE_UNROLL
+        for (int j = 0; j < J; ++j) acc[r][j] = dot8(acc[r][j], wv[j], xu + 64 * r, xq + r * a.ld);
+    }
   }
 }
 
