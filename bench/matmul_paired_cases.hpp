@@ -6,8 +6,8 @@
 // each iteration runs, in turn, a block of pare::matmul calls on fp32 x, a block on x
 // quantized beforehand, a block of oneDNN u8s8 calls on u8 x, and a block of oneDNN
 // calls that first quantize the same fp32 x with a oneDNN reorder (onednn_u8s8::run_f32),
-// so the four sample the same seconds. A block first calls the library untimed for warm_time (at least once), then
-// times calls back to back for block_time (at least once): the weights are as warm as in
+// so the four sample the same seconds. A block first calls the library untimed for
+// warm_time (at least once), then times calls back to back for block_time (at least once): the weights are as warm as in
 // the separate cases, the library's own workers are awake, and the previous library's
 // idle workers have gone to sleep (libgomp's spin for milliseconds by default, pare's
 // pool for 200 µs) instead of sharing the cores with the timed calls.

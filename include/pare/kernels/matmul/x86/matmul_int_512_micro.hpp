@@ -114,7 +114,7 @@ PARE_MM_TARGET PARE_ALWAYS_INLINE void quads_int8(__m512i (&acc)[R][J], const st
   const std::int8_t* wp = codes + q * 64;
   while (q < e) {
     // One 64-k chunk (or its part in [q, e)): the inner loop only steps pointers, no
-    // address arithmetic per quad (about 1 % faster than indexing the panel per quad).
+    // address arithmetic per quad.
     const std::size_t stop = std::min(e, (q | 15) + 1);
     const std::uint8_t* xu = xpanel + (q >> 4) * chunk + (q & 15) * 4;
     for (; q < stop; ++q, wp += 64, xq += 4, xu += 4) {
