@@ -5,13 +5,18 @@ set -euo pipefail
 PARE_DEBIAN_PACKAGES=(cmake g++ libxtensor-dev libxsimd-dev xtl-dev catch2 libbenchmark-dev nlohmann-json3-dev
                       libopenblas-dev liblapacke-dev libxtensor-blas-dev)
 
+# PARE_EXTRA_PACKAGES (optional, space-separated): more packages for one run, e.g. the
+# ThreadSanitizer pass of .ci/run installs "clang libclang-rt-14-dev".
 pare_install_deps() {
+  local wanted=("${PARE_DEBIAN_PACKAGES[@]}")
+  # shellcheck disable=SC2206  # a word list
+  [ -n "${PARE_EXTRA_PACKAGES:-}" ] && wanted+=(${PARE_EXTRA_PACKAGES})
   if ! command -v dpkg-query >/dev/null 2>&1; then
-    echo "pare: not a Debian-based system; install by hand: ${PARE_DEBIAN_PACKAGES[*]}" >&2
+    echo "pare: not a Debian-based system; install by hand: ${wanted[*]}" >&2
     return 0
   fi
   local missing=() p
-  for p in "${PARE_DEBIAN_PACKAGES[@]}"; do
+  for p in "${wanted[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
       missing+=("$p")
     fi

@@ -3,6 +3,7 @@
 #
 # Environment (all optional): PARE_BUILD_DIR (default build/tests), PARE_BUILD_TYPE (Release),
 # PARE_CMAKE_ARGS (extra configure arguments), PARE_CTEST_ARGS (extra ctest arguments),
+# PARE_BUILD_TARGETS (build only these targets, space-separated; default all),
 # PARE_DATA_DIR (the data folder, default ../shared/data).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,7 +16,12 @@ build_dir="${PARE_BUILD_DIR:-build/tests}"
 jobs="$(nproc 2>/dev/null || echo 2)"
 # shellcheck disable=SC2086  # PARE_CMAKE_ARGS / PARE_CTEST_ARGS are word lists
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="${PARE_BUILD_TYPE:-Release}" ${PARE_CMAKE_ARGS:-}
-cmake --build "$build_dir" -j"$jobs"
+if [ -n "${PARE_BUILD_TARGETS:-}" ]; then
+  # shellcheck disable=SC2086  # a word list
+  cmake --build "$build_dir" -j"$jobs" --target ${PARE_BUILD_TARGETS}
+else
+  cmake --build "$build_dir" -j"$jobs"
+fi
 cd "$build_dir"
 # shellcheck disable=SC2086
 ctest --output-on-failure -j2 ${PARE_CTEST_ARGS:-}

@@ -28,6 +28,8 @@
 // written in compressed-tensors' pack-quantized convention (pare/io/quantize_safetensors.hpp).
 // Exit codes: 0 success, 1 bad arguments or files (message on stderr), 2 no model found.
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -37,7 +39,9 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
+#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -87,10 +91,15 @@ std::vector<std::string> split(const std::string& s, char sep) {
   }
 }
 
-std::size_t parse_count(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || v[0] == '-') usage_error(flag + ": expected a non-negative integer, got '" + v + "'");
+/// A decimal count in [0, max]: digits only (no sign, no spaces), no overflow.
+std::size_t parse_count(const std::string& flag, const std::string& v,
+                        std::size_t max = std::numeric_limits<std::size_t>::max()) {
+  const bool digits = !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) usage_error(flag + ": expected a non-negative integer, got '" + v + "'");
+  errno = 0;
+  const unsigned long long n = std::strtoull(v.c_str(), nullptr, 10);
+  if (errno == ERANGE || n > max)
+    usage_error(flag + ": expected an integer in [0, " + std::to_string(max) + "], got '" + v + "'");
   return static_cast<std::size_t>(n);
 }
 
@@ -129,7 +138,7 @@ options parse_args(int argc, char** argv) {
     else if (a == "--no-sensitivity") o.sensitivity = 0;
     else if (a == "--recipe") o.recipes.push_back(value());
     else if (a == "--out") o.out = value();
-    else if (a == "--threads") o.threads = parse_count(a, value());
+    else if (a == "--threads") o.threads = parse_count(a, value(), pare::thread_pool::max_threads);
     else if (a == "--max-tokens") o.max_tokens = parse_count(a, value());
     else if (a == "--window") o.window = parse_count(a, value());
     else if (a == "--include") o.include.push_back(value());
@@ -186,11 +195,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-/// Prefill: one protocol window as a batch; decode: 128 single tokens after a 16-token prompt.
+/// Prefill: one protocol window as a batch; decode: up to 128 single tokens after a prompt
+/// of the first 16 tokens (fewer if the text has fewer: only `toks` is ever read).
 void measure_speed(const pare::llama_model& m, const std::vector<std::int32_t>& toks, std::size_t window, row& r) {
   pare::llama_session s(m);
   std::vector<float> logits;
   const std::size_t n = std::min({toks.size(), window, static_cast<std::size_t>(m.config.seq_len)});
+  if (n == 0) pare::detail::fail<pare::argument_error>("speed measurement: expected at least 1 token of text, got 0");
+  const std::size_t prompt = std::min<std::size_t>(16, n);
   double best = 1e30;
   for (int rep = 0; rep < 3; ++rep) {
     s.reset();
@@ -200,8 +212,8 @@ void measure_speed(const pare::llama_model& m, const std::vector<std::int32_t>& 
   }
   r.prefill_tps = double(n) / best;
   s.reset();
-  s.forward(toks.data(), 16, logits);
-  const std::size_t steps = std::min<std::size_t>(128, static_cast<std::size_t>(m.config.seq_len) - 16);
+  s.forward(toks.data(), prompt, logits);
+  const std::size_t steps = std::min<std::size_t>(128, static_cast<std::size_t>(m.config.seq_len) - prompt);
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < steps; ++i) {
     const std::int32_t t = static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -300,11 +312,13 @@ std::string json_escape(const std::string& s) {
 int main(int argc, char** argv) {
   const options opt = parse_args(argc, argv);
   std::unique_ptr<pare::thread_pool> pool;
-  if (opt.threads) {
-    pool = std::make_unique<pare::thread_pool>(opt.threads);
-    pare::set_executor(pool.get());
-  }
+  // Every exception ends here, so the stack unwinds: temporaries of outputs are removed
+  // (pare::atomic_file) and nothing escapes main.
   try {
+    if (opt.threads) {
+      pool = std::make_unique<pare::thread_pool>(opt.threads);
+      pare::set_executor(pool.get());
+    }
     std::string model_path = opt.model;
     if (model_path.empty()) {
       std::vector<std::string> tried;
@@ -539,6 +553,15 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const pare::error& e) {
     std::cerr << "pare-compress: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "pare-compress: out of memory (the model or its working buffers do not fit)\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "pare-compress: internal error: " << e.what() << "\n";
+    return 1;
+  } catch (...) {
+    std::cerr << "pare-compress: internal error: an unknown exception\n";
     return 1;
   }
 }

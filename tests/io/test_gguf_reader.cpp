@@ -156,6 +156,52 @@ TEST_CASE("gguf: every truncation and byte flip of the header ends in a pare::er
   CHECK_THROWS_WITH(pare::gguf_file::from_bytes(many.data(), many.size()), Catch::Contains("tensor_count"));
 }
 
+namespace {
+/// A GGUF with one tensor of shape `ne` and type `type` at offset 0, and `data` bytes
+/// of data.
+std::vector<std::uint8_t> one_tensor_gguf(const std::vector<std::uint64_t>& ne, std::uint32_t type, std::size_t data) {
+  builder g;
+  for (char ch : {'G', 'G', 'U', 'F'}) g.put<char>(ch);
+  g.put<std::uint32_t>(3);
+  g.put<std::uint64_t>(1);  // tensors
+  g.put<std::uint64_t>(0);  // keys
+  g.str("w");
+  g.put<std::uint32_t>(std::uint32_t(ne.size()));
+  for (auto d : ne) g.put<std::uint64_t>(d);
+  g.put<std::uint32_t>(type);
+  g.put<std::uint64_t>(0);
+  g.pad(32);
+  g.b.resize(g.b.size() + data, 0);
+  return g.b;
+}
+}  // namespace
+
+TEST_CASE("gguf: shapes whose byte size wraps around 2^64 are refused, never viewed past the file") {
+  // f32 [2^31, 2^31]: 2^62 elements × 4 bytes = 2^64, which wrapped to 0 bytes and passed
+  // the bounds check (f32_matrix then viewed 2^62 floats of a 96-byte buffer).
+  const auto wrap = one_tensor_gguf({std::uint64_t(1) << 31, std::uint64_t(1) << 31}, 0, 32);
+  CHECK_THROWS_AS(pare::gguf_file::from_bytes(wrap.data(), wrap.size()), pare::format_error);
+  CHECK_THROWS_WITH(pare::gguf_file::from_bytes(wrap.data(), wrap.size()),
+                    Catch::Contains("shape of 'w'") && Catch::Contains("4611686018427387904 elements of f32"));
+  // Other wrapping products: q8_0 (34-byte blocks) and a 4-D shape at the element limit.
+  for (const auto& [ne, type] : std::vector<std::pair<std::vector<std::uint64_t>, std::uint32_t>>{
+           {{std::uint64_t(1) << 36, std::uint64_t(1) << 26}, 8},
+           {{std::uint64_t(1) << 16, std::uint64_t(1) << 16, std::uint64_t(1) << 16, std::uint64_t(1) << 14}, 0},
+           {{~std::uint64_t(0)}, 0},
+           {{std::uint64_t(1) << 62, 2}, 0}}) {
+    const auto b = one_tensor_gguf(ne, type, 64);
+    INFO("ne[0] = " << ne[0] << ", type " << type);
+    CHECK_THROWS_AS(pare::gguf_file::from_bytes(b.data(), b.size()), pare::format_error);
+  }
+  // The largest f32 tensor the file holds is accepted, one element more is not.
+  const auto fits = one_tensor_gguf({8, 2}, 0, 64);
+  const auto g = pare::gguf_file::from_bytes(fits.data(), fits.size());
+  CHECK(g.tensors()[0].bytes == 64);
+  CHECK(g.f32_matrix("w").rows() == 2);
+  const auto past = one_tensor_gguf({17}, 0, 64);
+  CHECK_THROWS_WITH(pare::gguf_file::from_bytes(past.data(), past.size()), Catch::Contains("outside the file"));
+}
+
 TEST_CASE("gguf: stories260K.gguf holds the llama2.c checkpoint's tensors bit for bit") {
   const auto g = pare::gguf_file::open(pare_test::data_path("models/stories260K.gguf"));
   const auto ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));

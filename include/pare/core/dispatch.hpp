@@ -43,24 +43,24 @@ class dispatcher {
     return v.fn;
   }
 
-  /// The chosen variant (without recording it).
+  /// The chosen variant (without recording it). Safe from any number of threads, also
+  /// while set_enabled_isas() runs: the choice and the generation it was made for are
+  /// cached in one atomic word, so a reader never pairs a choice with a newer generation.
   const kernel_variant<Fn>& choose() const {
     const std::uint64_t gen = detail::state().generation.load(std::memory_order_acquire);
-    if (cached_gen_.load(std::memory_order_acquire) != gen) {
-      const isa enabled = enabled_isas();
-      std::size_t best = variants_.size();
-      for (isa l : all_isas_best_first) {
-        if (!has(enabled, l)) continue;
-        for (std::size_t i = 0; i < variants_.size() && best == variants_.size(); ++i)
-          if (variants_[i].level == l) best = i;
-        if (best != variants_.size()) break;
-      }
-      if (best == variants_.size())
-        detail::fail<unsupported_error>("dispatcher: no kernel variant for the enabled ISAs");
-      cached_idx_.store(best, std::memory_order_relaxed);
-      cached_gen_.store(gen, std::memory_order_release);
+    const std::uint64_t cached = cached_.load(std::memory_order_acquire);
+    if (cached >> index_bits == (gen & generation_mask)) return variants_[cached & index_mask];
+    const isa enabled = enabled_isas();
+    std::size_t best = variants_.size();
+    for (isa l : all_isas_best_first) {
+      if (!has(enabled, l)) continue;
+      for (std::size_t i = 0; i < variants_.size() && best == variants_.size(); ++i)
+        if (variants_[i].level == l) best = i;
+      if (best != variants_.size()) break;
     }
-    return variants_[cached_idx_.load(std::memory_order_relaxed)];
+    if (best == variants_.size()) detail::fail<unsupported_error>("dispatcher: no kernel variant for the enabled ISAs");
+    cached_.store((gen & generation_mask) << index_bits | best, std::memory_order_release);
+    return variants_[best];
   }
 
   /// The levels this operation has variants for.
@@ -71,9 +71,12 @@ class dispatcher {
   }
 
  private:
+  static constexpr unsigned index_bits = 8;  // at most 256 variants per operation
+  static constexpr std::uint64_t index_mask = (std::uint64_t(1) << index_bits) - 1;
+  static constexpr std::uint64_t generation_mask = ~std::uint64_t(0) >> index_bits;
   std::vector<kernel_variant<Fn>> variants_;
-  mutable std::atomic<std::uint64_t> cached_gen_{0};
-  mutable std::atomic<std::size_t> cached_idx_{0};
+  // (generation << index_bits) | index of the choice; generation 0 is never current.
+  mutable std::atomic<std::uint64_t> cached_{0};
 };
 
 PARE_NAMESPACE_END

@@ -48,6 +48,12 @@ class io_error : public error {
   using error::error;
 };
 
+/// The machine could not provide what a valid request needs (threads, memory).
+class resource_error : public error {
+ public:
+  using error::error;
+};
+
 /// A valid request that this build or machine does not support.
 class unsupported_error : public error {
  public:

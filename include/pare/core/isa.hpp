@@ -183,8 +183,9 @@ inline isa enabled_isas() {
 }
 
 /// Restricts kernels to `levels` ∩ detected (scalar is always kept). Returns the set in
-/// force afterwards. Intended for tests and benchmarks; not for use while other threads
-/// are calling kernels.
+/// force afterwards. Intended for tests and benchmarks. Safe while other threads call
+/// kernels: a kernel call that has started may finish with the variants of the old set
+/// (the variants agree bit for bit on integer results), later calls use the new set.
 inline isa set_enabled_isas(isa levels) {
   auto& s = detail::state();
   const isa e = (levels & detected_isas()) | isa::scalar;

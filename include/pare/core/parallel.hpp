@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "pare/core/error.hpp"
@@ -57,19 +58,44 @@ inline std::size_t threads_from_env() {
 }  // namespace detail
 
 /// A fixed-size pool of worker threads; the calling thread also works on each batch.
+///
+/// Protocol. A batch is open from the moment run() publishes its task and count (under
+/// the pool's mutex) until run() closes it. A worker takes part only after joining the
+/// open batch under that mutex, where it copies the task and count; it then claims
+/// indices from the batch's counter and leaves (under the mutex) when the counter is
+/// past the end. run() closes the batch, under the mutex, only once the counter is past
+/// the end and no joined worker is left, so every claimed task has finished, no worker
+/// can join late, and the counter is never reset while anyone still reads it.
+///
+/// Concurrency. run() may be called from any number of threads at once: their batches
+/// run one after another (the pool holds one batch at a time). A run() made from inside
+/// one of this pool's tasks runs its tasks inline on that thread (no deadlock). The
+/// destructor must not overlap a run() on the same pool. If a task throws, the tasks not
+/// yet started are skipped and run() rethrows the first exception once the batch is
+/// closed.
 class thread_pool final : public executor {
  public:
+  /// More threads than this is refused (a typo such as --threads 100000 should not
+  /// spend half a minute creating threads).
+  static constexpr std::size_t max_threads = 1024;
+
+  /// Starts `threads` - 1 workers (0 and 1 both mean: the caller alone). argument_error
+  /// above max_threads; resource_error, with every started worker joined again, if the
+  /// system refuses a thread.
   explicit thread_pool(std::size_t threads) : nthreads_(std::max<std::size_t>(1, threads)) {
-    for (std::size_t i = 1; i < nthreads_; ++i) workers_.emplace_back([this] { worker_loop(); });
-  }
-  ~thread_pool() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
+    if (threads > max_threads)
+      detail::fail<argument_error>("thread_pool: argument 'threads': expected at most ", max_threads, ", got ", threads);
+    try {
+      workers_.reserve(nthreads_ - 1);
+      for (std::size_t i = 1; i < nthreads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+    } catch (const std::exception& e) {
+      const std::size_t started = workers_.size();
+      shut_down();
+      detail::fail<resource_error>("thread_pool: argument 'threads': the system refused worker thread ", started + 1,
+                                   " of ", nthreads_ - 1, " (", e.what(), ")");
     }
-    cv_.notify_all();
-    for (auto& t : workers_) t.join();
   }
+  ~thread_pool() override { shut_down(); }
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
 
@@ -77,7 +103,7 @@ class thread_pool final : public executor {
 
   void run(std::size_t ntasks, const std::function<void(std::size_t)>& task) override {
     if (ntasks == 0) return;
-    if (nthreads_ == 1 || ntasks == 1) {
+    if (nthreads_ == 1 || ntasks == 1 || running_pool() == this) {
       for (std::size_t i = 0; i < ntasks; ++i) task(i);
       return;
     }
@@ -87,32 +113,45 @@ class thread_pool final : public executor {
       task_ = &task;
       ntasks_ = ntasks;
       next_.store(0);
-      done_ = 0;
-      ++batch_;
+      error_ = nullptr;
+      batch_.fetch_add(1);
     }
     cv_.notify_all();
-    work();
-    spin_until([&] { return done_.load() == ntasks; });
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return done_ == ntasks_; });
-    task_ = nullptr;
+    work(task, ntasks);
+    // Every index is claimed; wait for the joined workers to leave, then close.
+    spin_until([&] { return active_.load() == 0; });
+    std::exception_ptr error;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      left_cv_.wait(lock, [&] { return active_.load() == 0; });
+      task_ = nullptr;
+      error = std::exchange(error_, nullptr);
+    }
+    if (error) std::rethrow_exception(error);
   }
 
  private:
-  void work() {
-    std::size_t finished = 0;
-    for (;;) {
-      std::size_t i = next_.fetch_add(1);
-      if (i >= ntasks_) break;
-      (*task_)(i);
-      ++finished;
-    }
-    if (finished) {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ += finished;
-      if (done_ == ntasks_) done_cv_.notify_all();
-    }
+  /// The pool whose task this thread is running (workers: their pool, always).
+  static const thread_pool*& running_pool() noexcept {
+    static thread_local const thread_pool* p = nullptr;
+    return p;
   }
+
+  /// Claims and runs indices of the open batch until none is left.
+  void work(const std::function<void(std::size_t)>& task, std::size_t ntasks) {
+    const thread_pool* const outer = std::exchange(running_pool(), this);
+    for (std::size_t i = next_.fetch_add(1); i < ntasks; i = next_.fetch_add(1)) {
+      try {
+        task(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!error_) error_ = std::current_exception();
+        next_.store(ntasks);  // skip the tasks not started yet
+      }
+    }
+    running_pool() = outer;
+  }
+
   /// Polls `ready` for up to spin_time (yielding the core between polls) before the
   /// caller falls back to sleeping on a condition variable: back-to-back batches (a
   /// model's matmuls) then start without a futex wake-up, which costs tens of
@@ -128,29 +167,53 @@ class thread_pool final : public executor {
   static constexpr std::chrono::microseconds spin_time{200};
 
   void worker_loop() {
+    running_pool() = this;
     std::size_t seen = 0;
     for (;;) {
       spin_until([&] { return batch_.load() != seen || stop_.load(); });
+      const std::function<void(std::size_t)>* task = nullptr;
+      std::size_t ntasks = 0;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || (batch_ != seen && task_ != nullptr); });
-        if (stop_) return;
-        seen = batch_;
+        cv_.wait(lock, [&] { return stop_.load() || (batch_.load() != seen && task_ != nullptr); });
+        if (stop_.load()) return;
+        seen = batch_.load();
+        task = task_;
+        ntasks = ntasks_;
+        active_.fetch_add(1);  // joined: the batch stays open until this worker leaves
       }
-      work();
+      work(*task, ntasks);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        active_.fetch_sub(1);
+      }
+      left_cv_.notify_all();
     }
+  }
+
+  void shut_down() noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_.store(true);
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
   }
 
   std::size_t nthreads_;
   std::vector<std::thread> workers_;
   std::mutex mu_, run_mu_;
-  std::condition_variable cv_, done_cv_;
+  std::condition_variable cv_, left_cv_;
+  // The open batch (task_ != nullptr): written by run() under mu_, copied by workers
+  // under mu_ when they join.
   const std::function<void(std::size_t)>* task_ = nullptr;
   std::size_t ntasks_ = 0;
+  std::exception_ptr error_;  // under mu_
   std::atomic<std::size_t> next_{0};
   // Written under mu_ (so the condition-variable waits miss no change), atomic so the
   // spinning waits can poll them without it.
-  std::atomic<std::size_t> done_{0}, batch_{0};
+  std::atomic<std::size_t> batch_{0}, active_{0};
   std::atomic<bool> stop_{false};
 };
 

@@ -16,7 +16,9 @@
 // lengths past the end, nesting deeper than 8, unknown value or tensor types, bad
 // alignment values, more than 4 dimensions, zero or overflowing dimensions, ne[0] not a
 // multiple of the type's block size, duplicate keys or tensor names, unaligned offsets
-// and tensor data outside the file.
+// and tensor data outside the file. Every size is checked before it is multiplied or
+// added, so a crafted shape cannot wrap to a small byte count: each tensor's bytes equal
+// its element count / block size × type size and lie inside the file.
 
 #include <cstddef>
 #include <cstdint>
@@ -279,7 +281,13 @@ class gguf_file {
       if (t.ne[0] % info->block_size != 0)
         c.bad(dims_at, "ne[0] of '", t.name, "': expected a multiple of ", info->block_size, " (", info->name, "), got ",
               t.ne[0]);
-      t.bytes = elems / info->block_size * info->type_size;
+      // bytes = blocks × type_size without wrapping: a tensor whose bytes cannot fit in
+      // the file is refused here (the data check below then compares in-range sizes).
+      const std::uint64_t blocks = elems / info->block_size;
+      if (blocks > c.size / info->type_size)
+        c.bad(dims_at, "shape of '", t.name, "': ", elems, " elements of ", info->name, " (", blocks, " blocks of ",
+              info->type_size, " bytes) cannot fit in the file's ", c.size, " bytes");
+      t.bytes = blocks * info->type_size;
       const std::size_t off_at = c.at;
       t.offset = c.read<std::uint64_t>("tensor offset");
       if (t.offset % alignment_ != 0)
