@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "pare/core/rng.hpp"
-#include "pare/lowrank/lapack.hpp"
+#include "pare/linalg/lapack.hpp"
 #include "pare/lowrank/randomized_svd.hpp"
 #include "pare/lowrank/svd.hpp"
 

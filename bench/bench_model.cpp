@@ -5,7 +5,7 @@
 // decode:  128 tokens one at a time after a 16-token prompt (GEMV-shaped); tokens_per_s.
 // Recipes: fp32; int8:per_channel:sym; int4:g32:asym (ffn_down, 172 inputs, falls back to
 // int4 per-channel). Linear layers run on whatever backend quantized_linear picks (see
-// pare/model/quantized_linear.hpp); the benchmark label names it.
+// pare/model/layers/quantized_linear.hpp); the benchmark label names it.
 
 #include <benchmark/benchmark.h>
 
@@ -15,7 +15,7 @@
 
 #include "matmul_bench_support.hpp"
 #include "pare/io/llama2c.hpp"
-#include "pare/model/compress.hpp"
+#include "pare/pipeline/quantize_linears.hpp"
 #include "pare/model/llama_session.hpp"
 
 #ifndef PARE_DATA_DIR_DEFAULT

@@ -4,7 +4,7 @@
 //   sparse24         pare::matmul(x, packed_sparse24, y), best ISA (label: the ISA that ran);
 //                    sparse24_avx2 and sparse24_scalar restrict the dispatch to that level
 //   f32              pare::matmul(x, pack_f32(w), y), the dense weights before pruning
-//   int8             pare::matmul(x, pack_int8(from_quantized(quantize(w, "int8:per_channel:sym"))), y)
+//   int8             pare::matmul(x, pack_int8(quantize(w, "int8:per_channel:sym")), y)
 //   read_bw          512-bit loads summing exactly the sparse24 matrix's bytes (AVX-512 only)
 // Every case rotates over cold_copies(bytes) copies (> 512 MiB in all) so each call streams
 // its weights from DRAM. weight_GBps counts the bytes of the format (2:4: K/2 fp32 values +
@@ -22,7 +22,7 @@
 #include "pare/core/aligned_buffer.hpp"
 #include "pare/kernels/matmul/matmul_f32.hpp"
 #include "pare/kernels/matmul/matmul_int.hpp"
-#include "pare/kernels/matmul/weight_source.hpp"
+#include "pare/quant/kernel_weights.hpp"
 #include "pare/prune/magnitude.hpp"
 #include "pare/prune/nm.hpp"
 #include "pare/prune/sparse24.hpp"
@@ -117,9 +117,8 @@ const bool registered = [] {
     const pare::prune::mask m24 = pare::prune::nm_mask(pare::prune::magnitude{}(wv), 2, 4);
     const auto sp = std::make_shared<pare::packed_sparse24>(pare::pack_sparse24(wv, m24));
     const auto f32 = std::make_shared<pare::packed_f32>(pare::pack_f32(wv));
-    pare::owned_weight_source src;
-    pare::from_quantized(pare::quantize(wv, pare::quant_config::parse("int8:per_channel:sym")), src);
-    const auto i8 = std::make_shared<pare::packed_int8>(pare::pack_int8(src.view));
+    const auto i8 = std::make_shared<pare::packed_int8>(
+        pare::pack_int8(pare::quantize(wv, pare::quant_config::parse("int8:per_channel:sym"))));
     for (std::size_t mrows : {1, 4}) {
       const std::string shape = "/M:" + std::to_string(mrows) + "/N:" + std::to_string(n) + "/K:" + std::to_string(k) +
                                 "/threads:1";

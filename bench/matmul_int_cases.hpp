@@ -36,10 +36,10 @@ inline pare::owned_weight_source& source_int8(std::size_t n, std::size_t k, std:
   if (!slot) {
     slot = std::make_unique<pare::owned_weight_source>();
     pare::splitmix64 g(n * 31 + k);
-    slot->codes8.resize(n * k);
-    for (auto& c : slot->codes8) c = static_cast<std::int8_t>(int(g.next() % 255) - 127);
+    slot->codes.resize(n * k);
+    for (auto& c : slot->codes) c = static_cast<std::uint8_t>(int(g.next() % 255) - 127);  // int8 bytes
     slot->scales.assign(n * (k / group), 0.001f);
-    slot->view = pare::weight_source{n, k, group, 8, slot->codes8.data(), nullptr, slot->scales.data(), nullptr};
+    slot->view = pare::weight_source{n, k, group, 8, slot->codes.data(), k, false, 0, slot->scales.data(), nullptr};
   }
   return *slot;
 }
@@ -49,11 +49,11 @@ inline pare::owned_weight_source& source_int4(std::size_t n, std::size_t k, std:
   if (!slot) {
     slot = std::make_unique<pare::owned_weight_source>();
     pare::splitmix64 g(n * 17 + k);
-    slot->codes4.resize(n * k);
-    for (auto& c : slot->codes4) c = static_cast<std::uint8_t>(g.next() % 16);
+    slot->codes.resize(n * k);
+    for (auto& c : slot->codes) c = static_cast<std::uint8_t>(g.next() % 16);
     slot->scales.assign(n * (k / group), 0.001f);
     slot->offsets.assign(n * (k / group), -0.008f);
-    slot->view = pare::weight_source{n, k, group, 4, nullptr, slot->codes4.data(), slot->scales.data(), slot->offsets.data()};
+    slot->view = pare::weight_source::uint4(n, k, group, slot->codes.data(), slot->scales.data(), slot->offsets.data());
   }
   return *slot;
 }

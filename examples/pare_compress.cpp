@@ -25,7 +25,7 @@
 // model is loaded or measured; GGUF files of other architectures always use this mode.
 // A .safetensors --model with one quant:<config> step and --out Y.safetensors is file mode
 // too: 2-D ".weight" tensors (not embeddings, norms, lm_head unless --include says so) are
-// written in compressed-tensors' pack-quantized convention (pare/io/quantize_safetensors.hpp).
+// written in compressed-tensors' pack-quantized convention (pare/io/convert/safetensors_quantize.hpp).
 // Exit codes: 0 success, 1 bad arguments or files (message on stderr), 2 no model found.
 
 #include <algorithm>
@@ -47,16 +47,17 @@
 #include <vector>
 
 #include "pare/core/error.hpp"
+#include "pare/core/strings.hpp"
 #include "pare/core/parallel.hpp"
 #include "pare/io/llama2c.hpp"
-#include "pare/model/compress.hpp"
+#include "pare/pipeline/quantize_linears.hpp"
 #include "pare/model/export_model_gguf.hpp"
-#include "pare/ggml/quantize_gguf.hpp"
-#include "pare/io/quantize_safetensors.hpp"
-#include "pare/model/ggml_compress.hpp"
+#include "pare/io/convert/gguf_quantize.hpp"
+#include "pare/io/convert/safetensors_quantize.hpp"
+#include "pare/pipeline/ggml_quantize_linears.hpp"
 #include "pare/model/load.hpp"
 #include "pare/model/perplexity.hpp"
-#include "pare/model/tokenizer.hpp"
+#include "pare/io/tokenizer.hpp"
 #include "pare_compress_steps.hpp"
 
 #ifndef PARE_DATA_DIR_DEFAULT
@@ -78,17 +79,6 @@ struct options {
 [[noreturn]] void usage_error(const std::string& msg) {
   std::cerr << "pare-compress: " << msg << "\n(run pare-compress --help for usage)\n";
   std::exit(1);
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t c = s.find(sep, start);
-    out.push_back(s.substr(start, c == std::string::npos ? std::string::npos : c - start));
-    if (c == std::string::npos) return out;
-    start = c + 1;
-  }
 }
 
 /// A decimal count in [0, max]: digits only (no sign, no spaces), no overflow.
@@ -380,7 +370,7 @@ int main(int argc, char** argv) {
     bool need_calib = false;
     for (const std::string& r : recipes) {
       std::vector<pare_compress::recipe_step> steps;
-      for (const std::string& step : split(r, ',')) {
+      for (const std::string& step : pare::split(r, ',')) {
         try {
           steps.push_back(pare_compress::parse_step(step));
         } catch (const pare::error& e) {

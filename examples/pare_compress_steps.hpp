@@ -11,18 +11,18 @@
 //                                      (Σ|w|); ":iter" re-scores after each removal
 //   lowrank:<policy>[:<method>]        factor every block linear layer (not the tied classifier)
 //                                      as A·B: energy=<e> | rank=<r> | ratio=<ρ> | budget=<β>,
-//                                      method plain | asvd | whiten (pare/model/lowrank_compress.hpp)
+//                                      method plain | asvd | whiten (pare/pipeline/lowrank_linears.hpp)
 //   share:kmeans:<B>bit[:per_row]      k-means weight sharing: 2^B fp32 centroids per tensor
 //                                      (or per row) and B-bit indices (pare/share/kmeans.hpp)
 //   prune:unstructured:<s>:<magnitude|wanda>   zero a fraction s of every row of the block
-//                                      linear layers (pare/model/mask_prune.hpp)
+//                                      linear layers (pare/pipeline/mask_prune_linears.hpp)
 //   prune:nm:<n>:<m>:<magnitude|wanda> N:M sparsity along the inputs (e.g. prune:nm:2:4:wanda)
 //   prune:ffn:<fraction>:<criterion>   remove that fraction of every feed-forward block's
 //                                      neurons by magnitude, activation (mean |h|) or apoz
 //   slicegpt:<fraction>[:global]       SliceGPT: rotate the residual stream onto its principal
 //                                      axes (one basis per norm input, or one global basis)
 //                                      and delete that fraction of its width
-//                                      (pare/model/slicegpt.hpp); global slices write GGUF
+//                                      (pare/pipeline/slicegpt.hpp); global slices write GGUF
 // Calibration uses the --calib text, not the evaluated text: channel statistics (for the
 // imatrix and activation criteria) are captured on the model as the step finds it, token
 // windows feed PPL-drop and Taylor.
@@ -34,15 +34,16 @@
 #include <string>
 #include <vector>
 
+#include "pare/core/strings.hpp"
 #include "pare/model/calibration.hpp"
-#include "pare/model/compress.hpp"
-#include "pare/model/ggml_compress.hpp"
+#include "pare/pipeline/quantize_linears.hpp"
+#include "pare/pipeline/ggml_quantize_linears.hpp"
 #include "pare/model/perplexity.hpp"
-#include "pare/model/lowrank_compress.hpp"
-#include "pare/model/mask_prune.hpp"
-#include "pare/model/share_compress.hpp"
-#include "pare/model/slicegpt.hpp"
-#include "pare/model/structured_prune.hpp"
+#include "pare/pipeline/lowrank_linears.hpp"
+#include "pare/pipeline/mask_prune_linears.hpp"
+#include "pare/pipeline/share_linears.hpp"
+#include "pare/pipeline/slicegpt.hpp"
+#include "pare/pipeline/structured_prune.hpp"
 
 namespace pare_compress {
 
@@ -68,17 +69,6 @@ struct recipe_step {
   }
 };
 
-inline std::vector<std::string> split_colon(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t c = s.find(':', start);
-    out.push_back(s.substr(start, c == std::string::npos ? std::string::npos : c - start));
-    if (c == std::string::npos) return out;
-    start = c + 1;
-  }
-}
-
 /// Parses one step; pare::argument_error naming the step on any problem.
 inline recipe_step parse_step(const std::string& step) {
   recipe_step st;
@@ -92,7 +82,7 @@ inline recipe_step parse_step(const std::string& step) {
   } else if (step.rfind("quant:", 0) == 0) {
     st.cfg = pare::quant_config::parse(step.substr(6));
   } else if (step.rfind("prune:depth:", 0) == 0) {
-    const auto t = split_colon(step.substr(12));
+    const auto t = pare::split(step.substr(12), ':');
     if (t.size() < 2 || t.size() > 3 || (t.size() == 3 && t[2] != "iter"))
       bad("expected prune:depth:<n>:<ppl|taylor|taylor+|magnitude>[:iter]");
     if (t[0].empty() || t[0].find_first_not_of("0123456789") != std::string::npos || t[0].size() > 6)
@@ -105,7 +95,7 @@ inline recipe_step parse_step(const std::string& step) {
       bad("expected the criterion ppl, taylor, taylor+ or magnitude, got '" + st.criterion + "'");
     st.iterative = t.size() == 3;
   } else if (step.rfind("prune:ffn:", 0) == 0) {
-    const auto t = split_colon(step.substr(10));
+    const auto t = pare::split(step.substr(10), ':');
     if (t.size() != 2) bad("expected prune:ffn:<fraction>:<magnitude|activation|apoz>");
     char* end = nullptr;
     st.fraction = std::strtod(t[0].c_str(), &end);
@@ -122,7 +112,7 @@ inline recipe_step parse_step(const std::string& step) {
     st.kind = recipe_step::lowrank;
     st.lr = pare::lowrank_spec::parse(step.substr(8));
   } else if (step.rfind("slicegpt:", 0) == 0) {
-    const auto t = split_colon(step.substr(9));
+    const auto t = pare::split(step.substr(9), ':');
     if (t.empty() || t.size() > 2 || (t.size() == 2 && t[1] != "global"))
       bad("expected slicegpt:<fraction>[:global]");
     char* end = nullptr;

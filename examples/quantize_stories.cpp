@@ -16,17 +16,6 @@
 
 namespace {
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t c = s.find(sep, start);
-    out.push_back(s.substr(start, c == std::string::npos ? std::string::npos : c - start));
-    if (c == std::string::npos) return out;
-    start = c + 1;
-  }
-}
-
 std::string find_model(std::vector<std::string>& tried) {
   std::vector<std::string> dirs;
   if (const char* env = std::getenv("PARE_DATA_DIR")) dirs.push_back(std::string(env) + "/models");
@@ -96,7 +85,7 @@ int main(int argc, char** argv) {
     std::printf("; threads %zu\n\n", pare::num_threads());
     std::printf("%-40s %8s %12s %12s %12s %10s\n", "recipe", "bits/w", "bytes", "rel. error", "max rel.", "ms");
     std::printf("%-40s %8.3f %12zu %12s %12s %10s\n", "fp32", 32.0, params * 4, "0", "0", "-");
-    for (const auto& spec : split(recipe, ',')) {
+    for (const auto& spec : pare::split(recipe, ',')) {
       std::size_t bytes = 0;
       double num = 0, den = 0, worst = 0;
       std::string note;

@@ -1,99 +1,21 @@
-// pare umbrella header: includes the whole public surface (users include this; pare's own headers include what they use).
+// pare umbrella header: the whole public surface (pare/pare_core.hpp and the LAPACK-based parts), in layer order; link pare::linalg.
 #pragma once
 
-// Maintenance: one line per public header, grouped by layer, bottom to top. ISA-specific
-// kernel files (kernels/x86/, kernels/arm/, kernels/simd/, core/dtypes/x86/) and scalar
-// references (kernels/ref/) are reached through their dispatching headers, not listed here.
+// Users include this (or pare/pare_core.hpp without LAPACK); pare's own headers include
+// what they use. The parts listed here need LAPACKE/CBLAS (CMake target pare::linalg):
+// SVD, randomized SVD, PCA, activation-aware low rank, SliceGPT.
 
-#include "pare/version.hpp"
+#include "pare/pare_core.hpp"
 
-// core: views, element types, errors, buffers, threads, ISA detection and dispatch
-#include "pare/core/aligned_buffer.hpp"
-#include "pare/core/config.hpp"
-#include "pare/core/dispatch.hpp"
-#include "pare/core/dtypes.hpp"
-#include "pare/core/error.hpp"
-#include "pare/core/isa.hpp"
-#include "pare/core/parallel.hpp"
-#include "pare/core/rng.hpp"
-#include "pare/core/tensor_view.hpp"
-#include "pare/core/xtensor_interop.hpp"
+// linalg: LAPACK / CBLAS wrappers (target pare::linalg)
+#include "pare/linalg/lapack.hpp"
 
-// kernels: dispatched row kernels; int8 / int4 / fp32 matmul
-#include "pare/kernels/matmul/activations.hpp"
-#include "pare/kernels/matmul/matmul_f32.hpp"
-#include "pare/kernels/matmul/matmul_int.hpp"
-#include "pare/kernels/matmul/packed_weights.hpp"
-#include "pare/kernels/matmul/weight_source.hpp"
-#include "pare/kernels/quantize_row.hpp"
-#include "pare/kernels/row_qparams.hpp"
-
-// quant: policies, observers, runtime config, quantizer, quantize/dequantize, fake-quant
-#include "pare/quant/affine.hpp"
-#include "pare/quant/fake_quant.hpp"
-#include "pare/quant/fake_quant_linear.hpp"
-#include "pare/quant/format.hpp"
-#include "pare/quant/granularity.hpp"
-#include "pare/quant/observers.hpp"
-#include "pare/quant/quant_config.hpp"
-#include "pare/quant/quantize.hpp"
-#include "pare/quant/quantized_tensor.hpp"
-#include "pare/quant/quantizer.hpp"
-#include "pare/quant/rounding.hpp"
-#include "pare/quant/scheme.hpp"
-
-// io: model files
-#include "pare/ggml/quantize.hpp"
-#include "pare/ggml/quantizer.hpp"
-#include "pare/ggml/types.hpp"
-#include "pare/ggml/weight_source.hpp"
-#include "pare/io/atomic_file.hpp"
-#include "pare/io/compressed_tensors.hpp"
-#include "pare/io/llama2c_writer.hpp"
-#include "pare/io/safetensors.hpp"
-#include "pare/io/safetensors_writer.hpp"
-#include "pare/io/gguf.hpp"
-#include "pare/io/gguf_writer.hpp"
-#include "pare/io/gguf_types.hpp"
-#include "pare/io/llama2c.hpp"
-#include "pare/io/mapped_file.hpp"
-
-// model: reference LLaMA model and what runs on it
-#include "pare/model/calibration.hpp"
-#include "pare/model/export_gguf.hpp"
-#include "pare/model/export_llama2c.hpp"
-#include "pare/model/export_model_gguf.hpp"
-#include "pare/model/ggml_compress.hpp"
-#include "pare/model/ggml_linear.hpp"
-#include "pare/model/compress.hpp"
-#include "pare/model/linear.hpp"
-#include "pare/model/llama_config.hpp"
-#include "pare/model/llama_grad.hpp"
-#include "pare/model/llama_model.hpp"
-#include "pare/model/llama_session.hpp"
-#include "pare/model/load.hpp"
-#include "pare/model/perplexity.hpp"
-#include "pare/model/quantized_linear.hpp"
-#include "pare/model/sampler.hpp"
-#include "pare/model/surgery.hpp"
-#include "pare/model/tokenizer.hpp"
+// lowrank: SVD, randomized SVD, activation-aware factorization, rank policies
 #include "pare/lowrank/activation_aware.hpp"
-#include "pare/lowrank/lapack.hpp"
 #include "pare/lowrank/pca.hpp"
 #include "pare/lowrank/randomized_svd.hpp"
-#include "pare/lowrank/rank_policy.hpp"
 #include "pare/lowrank/svd.hpp"
-#include "pare/share/hashing.hpp"
-#include "pare/share/kmeans.hpp"
-#include "pare/merge/average.hpp"
-#include "pare/merge/checkpoint.hpp"
-#include "pare/merge/task_arithmetic.hpp"
-#include "pare/merge/ties.hpp"
-#include "pare/distill/feature_loss.hpp"
-#include "pare/distill/kd_loss.hpp"
-#include "pare/model/factorized_linear.hpp"
-#include "pare/model/lowrank_compress.hpp"
-#include "pare/model/shared_linear.hpp"
-#include "pare/model/share_compress.hpp"
-#include "pare/model/structured_prune.hpp"
-#include "pare/model/slicegpt.hpp"
+
+// pipeline: methods applied across a model
+#include "pare/pipeline/lowrank_linears.hpp"
+#include "pare/pipeline/slicegpt.hpp"

@@ -13,6 +13,7 @@
 #include "pare/kernels/matmul/matmul_int.hpp"
 #include "pare/model/llama_model.hpp"
 #include "pare/model/llama_session.hpp"
+#include "pare/quant/kernel_weights.hpp"
 #include "pare/quant/quantize.hpp"
 #include "pare_test_support.hpp"
 
@@ -45,9 +46,7 @@ job_result job(const std::vector<float>& w, const std::vector<float>& x, const p
   const pare::quantized_tensor q = pare::quantize(wv, pare::quant_config::parse("int8:g32:sym"));
   const auto deq = q.dequantize();
   r.wq.assign(deq.begin(), deq.end());
-  pare::owned_weight_source src;
-  pare::from_quantized(q, src);
-  const pare::packed_int8 packed = pare::pack_int8(src.view);
+  const pare::packed_int8 packed = pare::pack_int8(q);
   r.y.resize(m_rows * n_out);
   pare::matmul(pare::matrix_view<const float>(x.data(), m_rows, k_in), packed,
                pare::matrix_view<float>(r.y.data(), m_rows, n_out));

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "pare/ggml/quantize_gguf.hpp"
+#include "pare/io/convert/gguf_quantize.hpp"
 #include "pare/model/export_model_gguf.hpp"
-#include "pare/model/ggml_compress.hpp"
+#include "pare/pipeline/ggml_quantize_linears.hpp"
 #include "pare/model/load.hpp"
 #include "pare/model/perplexity.hpp"
 #include "pare_test_support.hpp"

@@ -9,7 +9,7 @@
 
 #include "lowrank_test_support.hpp"
 #include "pare/lowrank/svd.hpp"
-#include "pare/model/factorized_linear.hpp"
+#include "pare/model/layers/factorized_linear.hpp"
 
 namespace {
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pare/kernels/matmul/matmul_int.hpp"
+#include "pare/quant/kernel_weights.hpp"
 #include "pare/quant/quantize.hpp"
 #include "pare_test_support.hpp"
 
@@ -42,8 +43,9 @@ struct weights {
       scales[i] = unit ? 1.0f : 0.001f * float(r.in(1, 40));
       offsets[i] = with_offsets ? (unit ? float(r.in(-3, 3)) : 0.002f * float(r.in(-20, 20))) : 0.0f;
     }
-    src = pare::weight_source{n, k, group, bits, bits == 8 ? c8.data() : nullptr, bits == 4 ? c4.data() : nullptr,
-                              scales.data(), with_offsets ? offsets.data() : nullptr};
+    const float* off = with_offsets ? offsets.data() : nullptr;
+    src = bits == 8 ? pare::weight_source::int8(n, k, group, c8.data(), scales.data(), off)
+                    : pare::weight_source::uint4(n, k, group, c4.data(), scales.data(), off);
   }
   int code(std::size_t i, std::size_t j) const { return c8.empty() ? int(c4[i * src.k + j]) : int(c8[i * src.k + j]); }
 };
@@ -228,22 +230,30 @@ TEST_CASE("packing round-trips pare's quantizer output, errors are clear and wri
                            "uint4:g64:asym"}) {
     INFO(spec);
     const auto qt = pare::quantize(pare::matrix_view<const float>(wf.data(), n, k), pare::quant_config::parse(spec));
-    pare::owned_weight_source src;
-    pare::from_quantized(qt, src);
+    // The codes are read in place: the view's values are the quantizer's (the shift of
+    // uint8 / signed int4 codes moved into the offsets), and the packing gives the codes
+    // back exactly.
+    pare::kernel_weights kw;
+    pare::kernel_weights_of(qt, kw);
+    REQUIRE(kw.view.codes == qt.codes.data());
     for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = 0; j < k; ++j) REQUIRE(src.view.value(i, j) == Approx(qt.value(i, j)).margin(1e-6));
+      for (std::size_t j = 0; j < k; ++j) REQUIRE(kw.view.value(i, j) == Approx(qt.value(i, j)).margin(1e-6));
     std::vector<float> y(m * n);
     const pare::matrix_view<const float> xv(x.data(), m, k);
-    if (src.view.bits == 8) {
-      const auto p = pare::pack_int8(src.view);
+    auto check_packed = [&](const auto& p) {
       for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = 0; j < k; ++j) REQUIRE(p.value(i, j) == src.view.value(i, j));
+        for (std::size_t j = 0; j < k; ++j) REQUIRE(p.value(i, j) == kw.view.value(i, j));
+      const pare::quantized_tensor back = pare::unpack_codes(qt, p);
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < k; ++j) REQUIRE(back.code(i, j) == qt.code(i, j));
       pare::matmul(xv, p, pare::matrix_view<float>(y.data(), m, n));
+    };
+    if (kw.view.bits == 8) {
+      REQUIRE(pare::int_kernel_for(qt.config, k) == pare::int_kernel::int8);
+      check_packed(pare::pack_int8(qt));
     } else {
-      const auto p = pare::pack_int4(src.view);
-      for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = 0; j < k; ++j) REQUIRE(p.value(i, j) == src.view.value(i, j));
-      pare::matmul(xv, p, pare::matrix_view<float>(y.data(), m, n));
+      REQUIRE(pare::int_kernel_for(qt.config, k) == pare::int_kernel::int4);
+      check_packed(pare::pack_int4(qt));
     }
     // Against x·dequantize(W)ᵀ in float64: the only extra error is the activation
     // quantization, at most s_x/2 per element: |Δy| ≤ Σ_j |w_ij|·s_x/2 (+ float rounding).
@@ -261,6 +271,21 @@ TEST_CASE("packing round-trips pare's quantizer output, errors are clear and wri
       }
     }
   }
+  // Which configurations the integer kernels take (K = 96): 8 and 4 bits, per output
+  // channel or per group of K or a multiple of 4 (int8) / 8 (int4) along the input axis.
+  auto kernel_of = [](const char* spec, std::size_t cols) { return pare::int_kernel_for(pare::quant_config::parse(spec), cols); };
+  CHECK(kernel_of("int8:per_channel:sym", 96) == pare::int_kernel::int8);
+  CHECK(kernel_of("uint8:g12:asym", 96) == pare::int_kernel::int8);
+  CHECK(kernel_of("int8:g6:sym", 96) == pare::int_kernel::none);
+  CHECK(kernel_of("int4:g24:sym", 96) == pare::int_kernel::int4);
+  CHECK(kernel_of("int4:g12:sym", 96) == pare::int_kernel::none);
+  CHECK(kernel_of("int4:per_channel:sym", 93) == pare::int_kernel::int4);
+  CHECK(kernel_of("int8:per_tensor:sym", 96) == pare::int_kernel::none);
+  CHECK(kernel_of("int8:per_channel=1:sym", 96) == pare::int_kernel::none);
+  CHECK(kernel_of("int5:g32:sym", 96) == pare::int_kernel::none);
+  CHECK(kernel_of("int3:g32:sym", 96) == pare::int_kernel::none);
+  const auto per_tensor = pare::quantize(pare::matrix_view<const float>(wf.data(), n, k), pare::quant_config::parse("int8:per_tensor:sym"));
+  CHECK_THROWS_AS(pare::pack_int8(per_tensor), pare::unsupported_error);
   // Errors.
   const weights w8(8, 8, 64, 32, false, false, 1);
   const auto p = pare::pack_int8(w8.src);

@@ -51,8 +51,9 @@ struct weights {
       scales[i] = unit ? 1.0f : 0.001f * float(r.in(1, 40));
       offsets[i] = with_offsets ? (unit ? float(r.in(-3, 3)) : 0.002f * float(r.in(-20, 20))) : 0.0f;
     }
-    src = pare::weight_source{n, k, group, bits, bits == 8 ? c8.data() : nullptr, bits == 4 ? c4.data() : nullptr,
-                              scales.data(), with_offsets ? offsets.data() : nullptr};
+    const float* off = with_offsets ? offsets.data() : nullptr;
+    src = bits == 8 ? pare::weight_source::int8(n, k, group, c8.data(), scales.data(), off)
+                    : pare::weight_source::uint4(n, k, group, c4.data(), scales.data(), off);
   }
   int code(std::size_t i, std::size_t j) const { return c8.empty() ? int(c4[i * src.k + j]) : int(c8[i * src.k + j]); }
 };

@@ -13,7 +13,7 @@
 
 namespace obs_oracle {
 
-/// Scale and zero point of the affine essay (pare/quant/affine.hpp), written out in double.
+/// Scale and zero point of the affine essay (pare/core/affine.hpp), written out in double.
 struct params {
   double scale;
   long zero;

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "pare/quant/observers/histogram.hpp"
+#include "pare/stats/observers/histogram.hpp"
 #include "pare_test_support.hpp"
 
 namespace {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "observer_oracle.hpp"
-#include "pare/quant/observers.hpp"
+#include "pare/stats/observers.hpp"
 #include "pare_test_support.hpp"
 
 namespace {

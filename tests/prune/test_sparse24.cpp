@@ -51,7 +51,7 @@ TEST_CASE("pack_sparse24 round-trips 2:4 weights and stores positions in column 
     CHECK(p.vstride % 16 == 0);
     CHECK(p.vstride >= k / 2);
     CHECK(p.storage_bytes() == 7 * (p.vstride * 4 + p.vstride / 4));
-    CHECK(p.kept() == msk);  // gaussian weights: no zeros among the kept
+    CHECK(pp::kept(p) == msk);  // gaussian weights: no zeros among the kept
     std::vector<float> back(7 * k, -1.0f);
     p.unpack(matrix_view<float>(back.data(), 7, k));
     CHECK(back == w);
@@ -87,7 +87,7 @@ TEST_CASE("groups with fewer than two nonzeros keep the lowest-column zeros") {
   std::vector<float> back(16);
   p.unpack(matrix_view<float>(back.data(), 1, 16));
   CHECK(back == w);
-  CHECK(pp::is_nm(p.kept(), 2, 4));
+  CHECK(pp::is_nm(pp::kept(p), 2, 4));
 }
 
 TEST_CASE("pack_sparse24 rejects K not a multiple of 4, dense groups and non-2:4 masks") {

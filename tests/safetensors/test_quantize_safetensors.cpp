@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pare/io/llama2c.hpp"
-#include "pare/io/quantize_safetensors.hpp"
+#include "pare/io/convert/safetensors_quantize.hpp"
 #include "pare_test_support.hpp"
 
 namespace fs = std::filesystem;

@@ -7,7 +7,7 @@
 #include <map>
 #include <vector>
 
-#include "pare/model/shared_linear.hpp"
+#include "pare/model/layers/shared_linear.hpp"
 #include "pare/share/hashing.hpp"
 #include "pare_test_support.hpp"
 

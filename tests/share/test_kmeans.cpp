@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "pare/core/dtypes/packed_int.hpp"
-#include "pare/model/shared_linear.hpp"
+#include "pare/model/layers/shared_linear.hpp"
 #include "pare/quant/quantize.hpp"
 #include "pare/share/kmeans.hpp"
 #include "pare_test_support.hpp"

@@ -99,8 +99,7 @@ inline void to_weight_source(const ggml_tensor& q, owned_weight_source& out) {
     ::pare::detail::fail<unsupported_error>(where, ": argument 'q': ", to_string(t),
                                             " has no integer codes (expected an integer ggml format)");
   const std::size_t n = q.rows(), k = q.cols(), group = weight_source_group(t), ng = k / group;
-  out.codes8.assign(bits == 8 ? n * k : 0, 0);
-  out.codes4.assign(bits == 4 ? n * k : 0, 0);
+  out.codes.assign(n * k, 0);
   out.scales.assign(n * ng, 0.0f);
   out.offsets.assign(n * ng, 0.0f);
   const std::int8_t* iq4 = iq4nl_codebook();
@@ -126,13 +125,11 @@ inline void to_weight_source(const ggml_tensor& q, owned_weight_source& out) {
         if (!in_range || (s != 0 && s * float(code) + o != x[j]))
           ::pare::detail::fail<format_error>(where, ": ", to_string(t), " element (", i, ", ", j,
                                              "): the block does not decode to an integer code (got ", c, ")");
-        if (bits == 8) out.codes8[i * k + j] = static_cast<std::int8_t>(code);
-        else out.codes4[i * k + j] = static_cast<std::uint8_t>(code);
+        out.codes[i * k + j] = static_cast<std::uint8_t>(code);  // int8 as its two's complement byte
       }
     }
   }
-  out.view = weight_source{n, k, group, bits, bits == 8 ? out.codes8.data() : nullptr,
-                           bits == 4 ? out.codes4.data() : nullptr, out.scales.data(), out.offsets.data()};
+  out.view = weight_source{n, k, group, bits, out.codes.data(), k, false, 0, out.scales.data(), out.offsets.data()};
 }
 
 }  // namespace ggml

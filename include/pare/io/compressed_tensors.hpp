@@ -23,7 +23,7 @@
 // its columns: zp[r][g] goes to word [r / P][g] at bits B·(r % P).
 //
 // pare's convention maps onto it without changing any dequantized value:
-//   pare dequantizes x = float(q - z) · s (pare/quant/affine.hpp), the same formula.
+//   pare dequantizes x = float(q - z) · s (pare/core/affine.hpp), the same formula.
 //   signed pare formats (int<B>):   q_ct = q,            zp_ct = z.
 //   unsigned pare formats (uint<B>): q_ct = q - 2^(B-1),  zp_ct = z - 2^(B-1)  (q - z unchanged),
 //     so the stored u is pare's unsigned code itself.

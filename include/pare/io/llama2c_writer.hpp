@@ -62,7 +62,7 @@
 #include "pare/core/tensor_view.hpp"
 #include "pare/io/atomic_file.hpp"
 #include "pare/io/llama2c.hpp"
-#include "pare/model/tokenizer.hpp"
+#include "pare/io/tokenizer.hpp"
 
 PARE_NAMESPACE_BEGIN
 

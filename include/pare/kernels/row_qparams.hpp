@@ -10,7 +10,7 @@ PARE_NAMESPACE_BEGIN
 namespace kernels {
 
 /// Per-group quantization parameters of one row. Element i of the row belongs to group
-/// i / group; `scale`, `inv_scale` (= 1.0f / scale, see pare/quant/affine.hpp) and
+/// i / group; `scale`, `inv_scale` (= 1.0f / scale, see pare/core/affine.hpp) and
 /// `zero` hold one entry per group. group == n is per-row (per-channel on axis 0),
 /// group == 1 is per-element (per-channel on axis 1), anything else is per-group.
 struct row_qparams {

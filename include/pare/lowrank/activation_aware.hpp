@@ -15,7 +15,8 @@
 //            ‖X·(W − W′_r)ᵀ‖²_F = tokens · Σ_{i≥r} σ_i(W·L)².
 // The spectrum σ(W·T) is what the rank policies use (energy fractions of the transformed
 // matrix: for whitening, of the output energy on the calibration set).
-// Calibration statistics come from pare::calibration_capture (linear_input_stats: xtx for
+// Calibration statistics: pare/stats/linear_input_stats.hpp (filled from a model by
+// pare::calibration_capture; xtx for
 // whiten, sum_abs for asvd, tokens). Computations are in double (LAPACK d-routines); the
 // factors are returned in fp32.
 //
@@ -31,10 +32,10 @@
 
 #include "pare/core/error.hpp"
 #include "pare/core/tensor_view.hpp"
-#include "pare/lowrank/lapack.hpp"
+#include "pare/linalg/lapack.hpp"
 #include "pare/lowrank/randomized_svd.hpp"
 #include "pare/lowrank/svd.hpp"
-#include "pare/model/calibration.hpp"
+#include "pare/stats/linear_input_stats.hpp"
 
 PARE_NAMESPACE_BEGIN
 

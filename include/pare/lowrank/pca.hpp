@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "pare/core/error.hpp"
-#include "pare/lowrank/lapack.hpp"
+#include "pare/linalg/lapack.hpp"
 
 PARE_NAMESPACE_BEGIN
 

@@ -25,7 +25,7 @@
 #include "pare/core/error.hpp"
 #include "pare/core/rng.hpp"
 #include "pare/core/tensor_view.hpp"
-#include "pare/lowrank/lapack.hpp"
+#include "pare/linalg/lapack.hpp"
 #include "pare/lowrank/svd.hpp"
 
 PARE_NAMESPACE_BEGIN

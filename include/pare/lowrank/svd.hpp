@@ -24,7 +24,7 @@
 
 #include "pare/core/error.hpp"
 #include "pare/core/tensor_view.hpp"
-#include "pare/lowrank/lapack.hpp"
+#include "pare/linalg/lapack.hpp"
 
 PARE_NAMESPACE_BEGIN
 

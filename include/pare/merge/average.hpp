@@ -15,9 +15,7 @@
 // or round back to a. The checkpoints must be compatible (checkpoint.hpp); errors name
 // the tensor, the weight or the checkpoint, and nothing is changed.
 //
-// weighted_average_into(dst, models, weights, normalize) does the same over llama_models
-// (their checkpoint_of) and loads the result into dst, which must have the same
-// architecture and may be one of the models.
+// Over whole llama_models: weighted_average_into (pare/pipeline/merge_models.hpp).
 
 #include <cmath>
 #include <cstddef>
@@ -81,15 +79,6 @@ inline checkpoint weighted_average_impl(const char* where, const std::vector<con
 inline checkpoint weighted_average(const std::vector<const checkpoint*>& checkpoints, const std::vector<double>& weights = {},
                                    bool normalize = true) {
   return detail::weighted_average_impl("weighted_average", checkpoints, weights, normalize);
-}
-
-/// The weighted average of models of dst's architecture, written into dst (see above).
-inline void weighted_average_into(llama_model& dst, const std::vector<const llama_model*>& models,
-                                  const std::vector<double>& weights = {}, bool normalize = true) {
-  const char* where = "weighted_average_into";
-  const std::vector<checkpoint> cks = detail::checkpoints_of(where, models);
-  const checkpoint r = detail::weighted_average_impl(where, detail::pointers(cks), weights, normalize);
-  detail::finish_merge_into(where, dst, models, r);
 }
 
 PARE_NAMESPACE_END

@@ -9,8 +9,7 @@
 // base (checkpoint.hpp); errors name the tensor or argument, and nothing is changed.
 //
 // task_vector(base, tuned) is τ itself (float32, rounded once).
-// task_arithmetic_into(dst, base, tuned, lambdas) works on llama_models and writes dst
-// (same architecture; may be base or one of tuned).
+// Over whole llama_models: task_arithmetic_into (pare/pipeline/merge_models.hpp).
 
 #include <cmath>
 #include <cstddef>
@@ -79,19 +78,6 @@ inline checkpoint task_vector(const checkpoint& base, const checkpoint& tuned) {
     out.emplace(name, checkpoint_tensor(t0.shape, std::move(v)));
   }
   return out;
-}
-
-/// Task arithmetic over models of dst's architecture, written into dst (see above).
-inline void task_arithmetic_into(llama_model& dst, const llama_model& base, const std::vector<const llama_model*>& tuned,
-                                 const std::vector<double>& lambdas) {
-  const char* where = "task_arithmetic_into";
-  detail::task_lambdas(where, tuned.size(), lambdas);
-  const std::vector<checkpoint> b = detail::checkpoints_of(where, {&base});
-  const std::vector<checkpoint> t = detail::checkpoints_of(where, tuned);
-  const checkpoint r = detail::task_arithmetic_impl(where, b[0], detail::pointers(t), lambdas);
-  std::vector<const llama_model*> all{&base};
-  all.insert(all.end(), tuned.begin(), tuned.end());
-  detail::finish_merge_into(where, dst, all, r);
 }
 
 PARE_NAMESPACE_END

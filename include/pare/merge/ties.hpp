@@ -20,7 +20,8 @@
 // checkpoints must be compatible (checkpoint.hpp; checkpoint 0 is the base). Errors
 // name the tensor or argument; nothing is changed.
 //
-// ties_trim(τ, density) exposes step 2 on one vector; ties_merge_into works on models.
+// ties_trim(τ, density) exposes step 2 on one vector; over whole llama_models:
+// ties_merge_into (pare/pipeline/merge_models.hpp).
 
 #include <algorithm>
 #include <cmath>
@@ -167,19 +168,6 @@ inline checkpoint ties_merge_impl(const char* where, const checkpoint& base, con
 /// TIES-merging of the tuned checkpoints onto the base (see above).
 inline checkpoint ties_merge(const checkpoint& base, const std::vector<const checkpoint*>& tuned, const ties_options& opt = {}) {
   return detail::ties_merge_impl("ties_merge", base, tuned, opt);
-}
-
-/// TIES-merging over models of dst's architecture, written into dst (see above).
-inline void ties_merge_into(llama_model& dst, const llama_model& base, const std::vector<const llama_model*>& tuned,
-                            const ties_options& opt = {}) {
-  const char* where = "ties_merge_into";
-  opt.validate(where);
-  const std::vector<checkpoint> b = detail::checkpoints_of(where, {&base});
-  const std::vector<checkpoint> t = detail::checkpoints_of(where, tuned);
-  const checkpoint r = detail::ties_merge_impl(where, b[0], detail::pointers(t), opt);
-  std::vector<const llama_model*> all{&base};
-  all.insert(all.end(), tuned.begin(), tuned.end());
-  detail::finish_merge_into(where, dst, all, r);
 }
 
 PARE_NAMESPACE_END

@@ -19,7 +19,7 @@
 
 #include "pare/io/gguf_writer.hpp"
 #include "pare/io/llama2c.hpp"
-#include "pare/model/tokenizer.hpp"
+#include "pare/io/tokenizer.hpp"
 
 PARE_NAMESPACE_BEGIN
 

@@ -62,7 +62,7 @@
 #include "pare/io/gguf.hpp"
 #include "pare/io/llama2c.hpp"
 #include "pare/io/llama2c_writer.hpp"
-#include "pare/model/tokenizer.hpp"
+#include "pare/io/tokenizer.hpp"
 
 PARE_NAMESPACE_BEGIN
 

@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "pare/io/gguf_writer.hpp"
-#include "pare/model/ggml_linear.hpp"
+#include "pare/model/layers/ggml_linear.hpp"
 #include "pare/model/llama_model.hpp"
-#include "pare/model/tokenizer.hpp"
+#include "pare/io/tokenizer.hpp"
 
 PARE_NAMESPACE_BEGIN
 

@@ -16,7 +16,7 @@
 #include "pare/core/error.hpp"
 #include "pare/core/tensor_view.hpp"
 #include "pare/io/llama2c.hpp"
-#include "pare/model/linear.hpp"
+#include "pare/model/layers/linear.hpp"
 #include "pare/model/llama_config.hpp"
 
 PARE_NAMESPACE_BEGIN

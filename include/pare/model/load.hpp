@@ -25,9 +25,9 @@
 #include "pare/io/llama2c.hpp"
 #include "pare/ggml/quantize.hpp"
 #include "pare/ggml/weight_source.hpp"
-#include "pare/model/ggml_linear.hpp"
+#include "pare/model/layers/ggml_linear.hpp"
 #include "pare/model/llama_model.hpp"
-#include "pare/model/tokenizer.hpp"
+#include "pare/io/tokenizer.hpp"
 
 PARE_NAMESPACE_BEGIN
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "pare/model/llama_session.hpp"
-#include "pare/model/tokenizer.hpp"
+#include "pare/io/tokenizer.hpp"
 
 PARE_NAMESPACE_BEGIN
 

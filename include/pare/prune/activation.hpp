@@ -1,7 +1,7 @@
 // Activation-based neuron criteria (Network Trimming): APoZ and mean |activation| per neuron from calibration statistics.
 #pragma once
 
-// From a calibration_capture's linear_input_stats of a layer (pare/model/calibration.hpp),
+// From the linear_input_stats of a layer (pare/stats/linear_input_stats.hpp),
 // over its T calibration tokens, per input channel j:
 //   apoz(stats)[j]      = #{t : x_tj <= 0} / T          (Hu et al. 2016, "Network Trimming")
 //   mean_abs(stats)[j]  = Σ_t |x_tj| / T
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "pare/core/error.hpp"
-#include "pare/model/calibration.hpp"
+#include "pare/stats/linear_input_stats.hpp"
 #include "pare/prune/scores.hpp"
 
 PARE_NAMESPACE_BEGIN

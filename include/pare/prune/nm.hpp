@@ -5,7 +5,7 @@
 // and each group keeps exactly its N most important weights (ranking of
 // pare/prune/scores.hpp: among equal scores the lower column is kept). The columns must
 // be a multiple of M (shape_error otherwise); the density is exactly N / M. 2:4 is what
-// sparse tensor cores and pare's packed_sparse24 (pare/prune/sparse24.hpp) execute.
+// sparse tensor cores and pare's packed_sparse24 (pare/kernels/sparse/sparse24.hpp) execute.
 
 #include <cstddef>
 #include <cstdint>

@@ -3,8 +3,8 @@
 
 // Wanda (Sun et al. 2023, "A Simple and Effective Pruning Approach for LLMs"):
 //   score(i, j) = |w(i, j)| · ‖X_j‖₂,   ‖X_j‖₂ = √Σ_t x_tj²  over the calibration tokens t
-// read from a calibration_capture's linear_input_stats of the same layer
-// (pare/model/calibration.hpp: sum_sq[j] = Σ_t x_tj², so ‖X_j‖₂ = √sum_sq[j]). The
+// read from the linear_input_stats of the same layer
+// (pare/stats/linear_input_stats.hpp: sum_sq[j] = Σ_t x_tj², so ‖X_j‖₂ = √sum_sq[j]). The
 // paper compares scores within each output row: use unstructured(scores, s,
 // scope::per_row). Products are formed in double and rounded to float once.
 
@@ -15,7 +15,7 @@
 
 #include "pare/core/error.hpp"
 #include "pare/core/tensor_view.hpp"
-#include "pare/model/calibration.hpp"
+#include "pare/stats/linear_input_stats.hpp"
 #include "pare/prune/scores.hpp"
 
 PARE_NAMESPACE_BEGIN
@@ -27,7 +27,7 @@ class wanda {
   static constexpr const char* name = "wanda";
 
   /// Norms √sum_sq[j] of a captured layer. argument_error naming 'stats' when the
-  /// channel statistics were not captured (calibration_capture::options::channel_stats).
+  /// channel statistics were not captured (linear_input_options::channel_stats).
   explicit wanda(const linear_input_stats& stats) {
     if (stats.sum_sq.size() != stats.in_features || stats.in_features == 0)
       pare::detail::fail<argument_error>("pare::prune::wanda: argument 'stats': expected per-channel sums of squares for ",

@@ -2,7 +2,7 @@
 #pragma once
 
 // Forward:  y = s · (clamp(nearbyint(v), qmin - z, qmax - z)),  v = x · (1/s)
-//           (the same arithmetic as pare/quant/affine.hpp and the row kernels).
+//           (the same arithmetic as pare/core/affine.hpp and the row kernels).
 // Backward, per element, with lo = qmin - z and hi = qmax - z:
 //   straight-through estimator (Bengio et al. 2013): ∂y/∂x = 1 if lo ≤ v ≤ hi, else 0.
 //   LSQ scale gradient (Esser et al. 2020, "Learned Step Size Quantization"):

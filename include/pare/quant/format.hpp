@@ -3,12 +3,12 @@
 
 #include <type_traits>
 
-#include "pare/quant/affine.hpp"
+#include "pare/core/affine.hpp"
 
 PARE_NAMESPACE_BEGIN
 
 /// B-bit integer codes. Signed codes lie in [-2^(B-1), 2^(B-1)-1], unsigned in [0, 2^B-1]
-/// (see pare/quant/affine.hpp). 2-, 3- and 4-bit codes are stored packed (see
+/// (see pare/core/affine.hpp). 2-, 3- and 4-bit codes are stored packed (see
 /// pare/core/dtypes/packed_int.hpp); 5..8-bit codes take one byte each.
 template <int B, bool Signed = true>
 struct int_bits {

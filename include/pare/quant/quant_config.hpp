@@ -17,9 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "pare/quant/affine.hpp"
+#include "pare/core/affine.hpp"
+#include "pare/core/strings.hpp"
 #include "pare/quant/granularity.hpp"
-#include "pare/quant/observers.hpp"
+#include "pare/stats/observers.hpp"
 
 PARE_NAMESPACE_BEGIN
 
@@ -43,14 +44,7 @@ struct quant_config {
 
   /// Parses the grammar above; throws argument_error naming the bad token.
   static quant_config parse(const std::string& spec) {
-    std::vector<std::string> tok;
-    std::size_t start = 0;
-    for (;;) {
-      const std::size_t c = spec.find(':', start);
-      tok.push_back(spec.substr(start, c == std::string::npos ? std::string::npos : c - start));
-      if (c == std::string::npos) break;
-      start = c + 1;
-    }
+    const std::vector<std::string> tok = split(spec, ':');
     quant_config cfg;
     const std::string& f = tok[0];
     const bool is_u = f.rfind("uint", 0) == 0;

@@ -3,7 +3,7 @@
 
 #include <type_traits>
 
-#include "pare/quant/affine.hpp"
+#include "pare/core/affine.hpp"
 
 PARE_NAMESPACE_BEGIN
 

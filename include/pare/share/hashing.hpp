@@ -27,6 +27,7 @@
 
 #include "pare/core/error.hpp"
 #include "pare/core/rng.hpp"
+#include "pare/core/strings.hpp"
 #include "pare/core/tensor_view.hpp"
 
 PARE_NAMESPACE_BEGIN
@@ -81,13 +82,7 @@ struct hashed_config {
 
   static hashed_config parse(const std::string& spec) {
     auto bad = [&](const std::string& what) { detail::fail<argument_error>("hashed_config::parse('", spec, "'): ", what); };
-    std::vector<std::string> tok;
-    for (std::size_t p = 0;;) {
-      const std::size_t c = spec.find(':', p);
-      tok.push_back(spec.substr(p, c == std::string::npos ? std::string::npos : c - p));
-      if (c == std::string::npos) break;
-      p = c + 1;
-    }
+    const std::vector<std::string> tok = split(spec, ':');
     std::size_t t = tok[0] == "hash" ? 1 : 0;
     if (t >= tok.size()) bad("expected '<K>' or 'x<F>' after 'hash', got nothing");
     auto parse_uint = [&](const std::string& s, const char* field) {

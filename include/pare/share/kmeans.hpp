@@ -53,6 +53,7 @@
 #include "pare/core/error.hpp"
 #include "pare/core/parallel.hpp"
 #include "pare/core/rng.hpp"
+#include "pare/core/strings.hpp"
 #include "pare/core/tensor_view.hpp"
 
 PARE_NAMESPACE_BEGIN
@@ -311,13 +312,7 @@ struct kmeans_config {
     auto bad = [&](const std::string& what) {
       detail::fail<argument_error>("kmeans_config::parse('", spec, "'): ", what);
     };
-    std::vector<std::string> tok;
-    for (std::size_t p = 0;;) {
-      const std::size_t c = spec.find(':', p);
-      tok.push_back(spec.substr(p, c == std::string::npos ? std::string::npos : c - p));
-      if (c == std::string::npos) break;
-      p = c + 1;
-    }
+    const std::vector<std::string> tok = split(spec, ':');
     std::size_t t = 0;
     if (tok[0] == "kmeans") ++t;
     if (t >= tok.size()) bad("expected '<B>bit' after 'kmeans', got nothing");

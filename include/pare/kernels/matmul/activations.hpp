@@ -5,7 +5,7 @@
 //   each row x[0..K) of the fp32 activations is quantized on its own ("per token"),
 //   symmetric int8 with the minmax range:
 //     s_x  = params_from_range(min x, max x, int8, symmetric).scale   (max|x| / 127 in double,
-//            rounded to float once; 1 for an all-zero row; see pare/quant/affine.hpp)
+//            rounded to float once; 1 for an all-zero row; see pare/core/affine.hpp)
 //     q[k] = nearbyint(clamp(x[k] * (1.0f / s_x), -127, 127))          (the symmetric grid;
 //            -128 is never used, which keeps the AVX2 sign trick exact)
 //   The kernels then compute, for output n and weight group g (weight_source.hpp):
@@ -19,7 +19,7 @@
 
 #include "pare/core/error.hpp"
 #include "pare/kernels/quantize_row.hpp"
-#include "pare/quant/affine.hpp"
+#include "pare/core/affine.hpp"
 
 PARE_NAMESPACE_BEGIN
 namespace kernels {

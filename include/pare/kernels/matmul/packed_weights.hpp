@@ -37,6 +37,18 @@ PARE_NAMESPACE_BEGIN
 /// Rows per tile of the packed layouts.
 constexpr std::size_t matmul_tile_rows = 16;
 
+/// K alignment of the packed layouts: 4 (int8 quads) or 8 (int4 octets).
+constexpr std::size_t packed_k_align(int bits) noexcept { return bits == 4 ? 8 : 4; }
+
+/// Whether the packers take groups of `group` along K for `bits`-bit codes: K itself
+/// (per output channel) or a multiple of packed_k_align(bits). The rule every caller
+/// that chooses between the integer kernels and another path consults
+/// (pare/quant/kernel_weights.hpp).
+constexpr bool packable_group(int bits, std::size_t group, std::size_t k) noexcept {
+  return (bits == 8 || bits == 4) && group > 0 && group <= k && k % group == 0 &&
+         (group == k || group % packed_k_align(bits) == 0);
+}
+
 /// What both packed formats share: shape, groups and per-group parameters.
 struct packed_weights_base {
   std::size_t n = 0, k = 0, kp = 0, group = 0, groups = 0, tiles = 0;
@@ -51,9 +63,9 @@ struct packed_weights_base {
 
   void init(const weight_source& w, std::size_t k_align, const char* where) {
     w.validate(where);
-    if (w.group != w.k && w.group % k_align != 0)
-      detail::fail<argument_error>(where, ": argument 'group': expected ", k_align == 4 ? "K or a multiple of 4" : "K or a multiple of 8",
-                                   ", got ", w.group, " (K = ", w.k, ")");
+    if (!packable_group(w.bits, w.group, w.k))
+      detail::fail<argument_error>(where, ": argument 'group': expected K or a multiple of ", k_align, ", got ", w.group,
+                                   " (K = ", w.k, ")");
     n = w.n;
     k = w.k;
     kp = (w.k + k_align - 1) / k_align * k_align;
@@ -149,7 +161,7 @@ inline packed_int8 pack_int8(const weight_source& w) {
   const char* where = "pare::pack_int8";
   if (w.bits != 8) detail::fail<argument_error>(where, ": argument 'w.bits': expected 8, got ", w.bits);
   packed_int8 p;
-  p.init(w, 4, where);
+  p.init(w, packed_k_align(8), where);
   const std::size_t quads = p.kp / 4, T = matmul_tile_rows;
   p.codes = aligned_buffer<std::int8_t>(p.tiles * quads * 64);
   p.csum = aligned_buffer<std::int32_t>(p.tiles * p.groups * T);
@@ -159,13 +171,12 @@ inline packed_int8 pack_int8(const weight_source& w) {
       std::fill(dst, dst + quads * 64, std::int8_t(0));
       std::int32_t* cs = p.csum.data() + t * p.groups * T;
       std::fill(cs, cs + p.groups * T, 0);
-      for (std::size_t r = 0; r < T && t * T + r < p.n; ++r) {
-        const std::int8_t* src = w.codes8 + (t * T + r) * w.k;
+      for (std::size_t r = 0; r < T && t * T + r < p.n; ++r)
         for (std::size_t j = 0; j < w.k; ++j) {
-          dst[(j / 4) * 64 + r * 4 + j % 4] = src[j];
-          cs[(j / p.group) * T + r] += src[j];
+          const int c = w.code(t * T + r, j);
+          dst[(j / 4) * 64 + r * 4 + j % 4] = static_cast<std::int8_t>(c);
+          cs[(j / p.group) * T + r] += c;
         }
-      }
     }
   });
   return p;
@@ -176,7 +187,7 @@ inline packed_int4 pack_int4(const weight_source& w) {
   const char* where = "pare::pack_int4";
   if (w.bits != 4) detail::fail<argument_error>(where, ": argument 'w.bits': expected 4, got ", w.bits);
   packed_int4 p;
-  p.init(w, 8, where);
+  p.init(w, packed_k_align(4), where);
   const std::size_t go = p.padded_group() / 8, T = matmul_tile_rows;
   p.group_bytes = go * 64 + 64 + (p.has_offsets() ? 64 : 0);
   p.tile_bytes = p.groups * p.group_bytes;
@@ -185,14 +196,13 @@ inline packed_int4 pack_int4(const weight_source& w) {
     for (std::size_t t = lo; t < hi; ++t) {
       std::uint8_t* tile = p.codes.data() + t * p.tile_bytes;
       std::fill(tile, tile + p.tile_bytes, std::uint8_t(0));
-      for (std::size_t r = 0; r < T && t * T + r < p.n; ++r) {
-        const std::uint8_t* src = w.codes4 + (t * T + r) * w.k;
+      for (std::size_t r = 0; r < T && t * T + r < p.n; ++r)
         for (std::size_t j = 0; j < w.k; ++j) {
+          const unsigned c = unsigned(w.code(t * T + r, j));
           const std::size_t o = j / 8;
           std::uint8_t& b = tile[(o / go) * p.group_bytes + (o % go) * 64 + r * 4 + j % 4];
-          b = static_cast<std::uint8_t>((j % 8) < 4 ? (b & 0xF0) | src[j] : (b & 0x0F) | (src[j] << 4));
+          b = static_cast<std::uint8_t>((j % 8) < 4 ? (b & 0xF0u) | c : (b & 0x0Fu) | (c << 4));
         }
-      }
       for (std::size_t g = 0; g < p.groups; ++g) {
         float* params = reinterpret_cast<float*>(tile + g * p.group_bytes + go * 64);
         std::copy(p.scale.data() + (t * p.groups + g) * T, p.scale.data() + (t * p.groups + g + 1) * T, params);

@@ -13,7 +13,7 @@
 
 #include "pare/core/rng.hpp"
 #include "pare/kernels/row_qparams.hpp"
-#include "pare/quant/affine.hpp"
+#include "pare/core/affine.hpp"
 
 PARE_NAMESPACE_BEGIN
 namespace kernels {
