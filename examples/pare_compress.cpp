@@ -58,7 +58,7 @@
 #include "pare/model/load.hpp"
 #include "pare/model/perplexity.hpp"
 #include "pare/io/tokenizer.hpp"
-#include "pare_compress_steps.hpp"
+#include "pare/pipeline/recipe.hpp"
 
 #ifndef PARE_DATA_DIR_DEFAULT
 #define PARE_DATA_DIR_DEFAULT "../shared/data"
@@ -366,13 +366,13 @@ int main(int argc, char** argv) {
                  "slicegpt:0.25:global"};
     const bool sensitivity = opt.sensitivity == 1 || (opt.sensitivity == -1 && default_table);
     // Validate every recipe before the long work starts.
-    std::vector<std::vector<pare_compress::recipe_step>> plans;
+    std::vector<std::vector<pare::recipe_step>> plans;
     bool need_calib = false;
     for (const std::string& r : recipes) {
-      std::vector<pare_compress::recipe_step> steps;
+      std::vector<pare::recipe_step> steps;
       for (const std::string& step : pare::split(r, ',')) {
         try {
-          steps.push_back(pare_compress::parse_step(step));
+          steps.push_back(pare::parse_recipe_step(step));
         } catch (const pare::error& e) {
           usage_error("--recipe '" + r + "': " + e.what());
         }
@@ -386,7 +386,7 @@ int main(int argc, char** argv) {
     }
     // Calibration text (not the evaluated text): importance matrices, activation criteria,
     // PPL-drop and Taylor scores.
-    pare_compress::calibration cal;
+    pare::calibration_set cal;
     cal.window = opt.window;
     if (need_calib || sensitivity) {
       const std::string calib_path =
@@ -420,9 +420,9 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < recipes.size(); ++i) {
       pare::llama_model m = fresh_model();
       std::vector<pare::layer_change> changes;
-      for (const pare_compress::recipe_step& st : plans[i]) {
+      for (const pare::recipe_step& st : plans[i]) {
         std::cerr << "[" << recipes[i] << "] " << st.text << "...\n";
-        auto ch = pare_compress::apply_step(st, m, selected, cal);
+        auto ch = pare::apply_recipe_step(st, m, selected, cal);
         changes.insert(changes.end(), ch.begin(), ch.end());
       }
       evaluate(recipes[i], m, std::move(changes));

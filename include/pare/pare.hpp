@@ -18,4 +18,5 @@
 
 // pipeline: methods applied across a model
 #include "pare/pipeline/lowrank_linears.hpp"
+#include "pare/pipeline/recipe.hpp"
 #include "pare/pipeline/slicegpt.hpp"

@@ -1,4 +1,4 @@
-// pare-compress recipe steps: parsing "quant:…", "quant:ggml:…" and "prune:…" steps and applying them to a model with shared calibration data.
+// Recipe steps: "quant:…", "quant:ggml:…", "prune:…", "lowrank:…", "share:…", "slicegpt:…" parsed from strings and applied to a llama_model with shared calibration data.
 #pragma once
 
 // Steps (a recipe is a comma-separated list, applied in order):
@@ -45,44 +45,44 @@
 #include "pare/pipeline/slicegpt.hpp"
 #include "pare/pipeline/structured_prune.hpp"
 
-namespace pare_compress {
+PARE_NAMESPACE_BEGIN
 
 struct recipe_step {
   enum kind_t { quant, ggml, depth, ffn, kmeans, lowrank, masked, slice } kind = quant;
-  pare::mask_prune_spec mask_spec;
+  mask_prune_spec mask_spec;
   std::string text;
-  pare::quant_config cfg;
-  pare::ggml_quant_spec ggml_spec;
+  quant_config cfg;
+  ggml_quant_spec ggml_spec;
   std::size_t n = 0;          // depth: blocks to remove
   double fraction = 0;        // ffn
   std::string criterion;      // depth / ffn
   bool iterative = false;     // depth
   bool writes_gguf() const {
     return kind != quant && kind != kmeans && kind != lowrank &&
-           !(kind == slice && slice_opt.mode == pare::slicegpt_options::rotation::per_point);
+           !(kind == slice && slice_opt.mode == slicegpt_options::rotation::per_point);
   }
-  pare::lowrank_spec lr;
-  pare::slicegpt_options slice_opt;
+  lowrank_spec lr;
+  slicegpt_options slice_opt;
   bool needs_calibration() const {
     return (kind == ggml && ggml_spec.imatrix) || kind == depth || (kind == ffn && criterion != "magnitude") ||
-           (kind == lowrank && lr.method != pare::lowrank_method::plain) || (kind == masked && mask_spec.criterion == "wanda") || kind == slice;
+           (kind == lowrank && lr.method != lowrank_method::plain) || (kind == masked && mask_spec.criterion == "wanda") || kind == slice;
   }
 };
 
-/// Parses one step; pare::argument_error naming the step on any problem.
-inline recipe_step parse_step(const std::string& step) {
+/// Parses one step; argument_error naming the step on any problem.
+inline recipe_step parse_recipe_step(const std::string& step) {
   recipe_step st;
   st.text = step;
   auto bad = [&](const std::string& why) {
-    pare::detail::fail<pare::argument_error>("step '", step, "': ", why);
+    detail::fail<argument_error>("step '", step, "': ", why);
   };
   if (step.rfind("quant:ggml:", 0) == 0) {
     st.kind = recipe_step::ggml;
-    st.ggml_spec = pare::ggml_quant_spec::parse(step.substr(11));
+    st.ggml_spec = ggml_quant_spec::parse(step.substr(11));
   } else if (step.rfind("quant:", 0) == 0) {
-    st.cfg = pare::quant_config::parse(step.substr(6));
+    st.cfg = quant_config::parse(step.substr(6));
   } else if (step.rfind("prune:depth:", 0) == 0) {
-    const auto t = pare::split(step.substr(12), ':');
+    const auto t = split(step.substr(12), ':');
     if (t.size() < 2 || t.size() > 3 || (t.size() == 3 && t[2] != "iter"))
       bad("expected prune:depth:<n>:<ppl|taylor|taylor+|magnitude>[:iter]");
     if (t[0].empty() || t[0].find_first_not_of("0123456789") != std::string::npos || t[0].size() > 6)
@@ -95,7 +95,7 @@ inline recipe_step parse_step(const std::string& step) {
       bad("expected the criterion ppl, taylor, taylor+ or magnitude, got '" + st.criterion + "'");
     st.iterative = t.size() == 3;
   } else if (step.rfind("prune:ffn:", 0) == 0) {
-    const auto t = pare::split(step.substr(10), ':');
+    const auto t = split(step.substr(10), ':');
     if (t.size() != 2) bad("expected prune:ffn:<fraction>:<magnitude|activation|apoz>");
     char* end = nullptr;
     st.fraction = std::strtod(t[0].c_str(), &end);
@@ -107,48 +107,48 @@ inline recipe_step parse_step(const std::string& step) {
       bad("expected the criterion magnitude, activation or apoz, got '" + st.criterion + "'");
   } else if (step.rfind("prune:unstructured:", 0) == 0 || step.rfind("prune:nm:", 0) == 0) {
     st.kind = recipe_step::masked;
-    st.mask_spec = pare::mask_prune_spec::parse(step.substr(6));
+    st.mask_spec = mask_prune_spec::parse(step.substr(6));
   } else if (step.rfind("lowrank:", 0) == 0) {
     st.kind = recipe_step::lowrank;
-    st.lr = pare::lowrank_spec::parse(step.substr(8));
+    st.lr = lowrank_spec::parse(step.substr(8));
   } else if (step.rfind("slicegpt:", 0) == 0) {
-    const auto t = pare::split(step.substr(9), ':');
+    const auto t = split(step.substr(9), ':');
     if (t.empty() || t.size() > 2 || (t.size() == 2 && t[1] != "global"))
       bad("expected slicegpt:<fraction>[:global]");
     char* end = nullptr;
     st.slice_opt.fraction = std::strtod(t[0].c_str(), &end);
     if (t[0].empty() || *end != '\0' || !(st.slice_opt.fraction >= 0.0 && st.slice_opt.fraction < 1.0))
       bad("expected a fraction in [0, 1), got '" + t[0] + "'");
-    if (t.size() == 2) st.slice_opt.mode = pare::slicegpt_options::rotation::global;
+    if (t.size() == 2) st.slice_opt.mode = slicegpt_options::rotation::global;
     st.kind = recipe_step::slice;
   } else if (step.rfind("share:kmeans:", 0) == 0) {
     st.kind = recipe_step::kmeans;
-    (void)pare::kmeans_config::parse(step.substr(6));  // validates
+    (void)kmeans_config::parse(step.substr(6));  // validates
   } else {
     bad("expected quant:<config>, quant:ggml:<type>, prune:…, lowrank:…, slicegpt:… or share:kmeans:…");
   }
   return st;
 }
 
-/// Calibration data shared by every step of a run.
-struct calibration {
+/// Calibration text shared by every step of a run (never the evaluated text).
+struct calibration_set {
   std::vector<std::int32_t> tokens;  // the calibration text under the perplexity protocol
   std::size_t window = 512;
-  std::vector<std::unique_ptr<pare::calibration_capture>> captures;  // kept alive for the run
+  std::vector<std::unique_ptr<calibration_capture>> captures;  // kept alive for the run
 
   /// Channel statistics of every linear input of model m as it is now (earlier steps applied).
-  const pare::calibration_capture& channel_stats(const pare::llama_model& m, bool xtx = false) {
-    captures.push_back(std::make_unique<pare::calibration_capture>(pare::calibration_capture::options{xtx, true, "", {}}));
+  const calibration_capture& channel_stats(const llama_model& m, bool xtx = false) {
+    captures.push_back(std::make_unique<calibration_capture>(calibration_capture::options{xtx, true, "", {}}));
     const std::size_t win = std::min<std::size_t>(window, static_cast<std::size_t>(m.config.seq_len));
     for (std::size_t at = 0; at < tokens.size(); at += win) {
-      pare::llama_session s(m);
+      llama_session s(m);
       s.set_observer(captures.back().get());
       std::vector<float> logits;
       s.forward(tokens.data() + at, std::min(win, tokens.size() - at), logits);
     }
     return *captures.back();
   }
-  std::vector<std::vector<std::int32_t>> windows(const pare::llama_model& m) const {
+  std::vector<std::vector<std::int32_t>> windows(const llama_model& m) const {
     std::vector<std::vector<std::int32_t>> w;
     const std::size_t win = std::min<std::size_t>(window, static_cast<std::size_t>(m.config.seq_len));
     for (std::size_t at = 0; at + 1 < tokens.size(); at += win)
@@ -156,66 +156,66 @@ struct calibration {
                      tokens.begin() + static_cast<std::ptrdiff_t>(std::min(tokens.size(), at + win)));
     return w;
   }
-  double ppl(const pare::llama_model& m) const { return pare::perplexity(m, tokens, nullptr, window).ppl; }
+  double ppl(const llama_model& m) const { return perplexity(m, tokens, nullptr, window).ppl; }
 };
 
 /// The block criterion of a depth step.
-inline pare::block_criterion depth_criterion(const recipe_step& st, calibration& cal) {
-  if (st.criterion == "ppl") return pare::ppl_drop_criterion([&cal](const pare::llama_model& m) { return cal.ppl(m); });
-  if (st.criterion == "magnitude") return pare::magnitude_criterion();
-  return [&cal](pare::llama_model& m) { return pare::taylor_block_scores(m, cal.windows(m)); };
+inline block_criterion depth_criterion(const recipe_step& st, calibration_set& cal) {
+  if (st.criterion == "ppl") return ppl_drop_criterion([&cal](const llama_model& m) { return cal.ppl(m); });
+  if (st.criterion == "magnitude") return magnitude_criterion();
+  return [&cal](llama_model& m) { return taylor_block_scores(m, cal.windows(m)); };
 }
 
 /// Applies one step to m.
-inline std::vector<pare::layer_change> apply_step(const recipe_step& st, pare::llama_model& m,
-                                                  const std::function<bool(const std::string&)>& select,
-                                                  calibration& cal) {
+inline std::vector<layer_change> apply_recipe_step(const recipe_step& st, llama_model& m,
+                                                 const std::function<bool(const std::string&)>& select,
+                                                 calibration_set& cal) {
   switch (st.kind) {
-    case recipe_step::quant: return pare::quantize_linears(m, st.cfg, select);
+    case recipe_step::quant: return quantize_linears(m, st.cfg, select);
     case recipe_step::ggml: {
-      const pare::calibration_capture* stats = nullptr;
+      const calibration_capture* stats = nullptr;
       if (st.ggml_spec.imatrix) stats = &cal.channel_stats(m);
-      return pare::quantize_linears_ggml(m, st.ggml_spec, select, stats);
+      return quantize_linears_ggml(m, st.ggml_spec, select, stats);
     }
     case recipe_step::depth: {
       const bool plus = st.criterion == "taylor+";
       const std::size_t keep = plus ? 1 : 0;
       const auto crit = depth_criterion(st, cal);
-      const auto removed = st.iterative ? pare::depth_prune_iterative(m, st.n, crit, keep, keep)
-                                        : pare::depth_prune(m, st.n, crit, keep, keep);
-      std::vector<pare::layer_change> out;
+      const auto removed = st.iterative ? depth_prune_iterative(m, st.n, crit, keep, keep)
+                                        : depth_prune(m, st.n, crit, keep, keep);
+      std::vector<layer_change> out;
       for (std::size_t b : removed)
         out.push_back({"blk." + std::to_string(b), "removed", "", false, "block removed (" + st.criterion + ")"});
       return out;
     }
     case recipe_step::lowrank: {
-      const pare::calibration_capture* stats =
-          st.lr.method == pare::lowrank_method::plain ? nullptr : &cal.channel_stats(m, st.lr.method == pare::lowrank_method::whiten);
+      const calibration_capture* stats =
+          st.lr.method == lowrank_method::plain ? nullptr : &cal.channel_stats(m, st.lr.method == lowrank_method::whiten);
       auto blocks_only = [&select](const std::string& n) { return n != "output.weight" && (!select || select(n)); };
-      return pare::lowrank_linears(m, st.lr, blocks_only, stats);
+      return lowrank_linears(m, st.lr, blocks_only, stats);
     }
     case recipe_step::masked: {
-      const pare::calibration_capture* stats = st.mask_spec.criterion == "wanda" ? &cal.channel_stats(m) : nullptr;
-      return pare::prune_linears_masked(m, st.mask_spec, select, stats);
+      const calibration_capture* stats = st.mask_spec.criterion == "wanda" ? &cal.channel_stats(m) : nullptr;
+      return prune_linears_masked(m, st.mask_spec, select, stats);
     }
-    case recipe_step::kmeans: return pare::kmeans_linears(m, st.text.substr(6), select);
+    case recipe_step::kmeans: return kmeans_linears(m, st.text.substr(6), select);
     case recipe_step::slice: {
-      const pare::slicegpt_report r = pare::slice_model(m, cal.windows(m), st.slice_opt);
+      const slicegpt_report r = slice_model(m, cal.windows(m), st.slice_opt);
       double lo = 1, hi = 0;
       for (double v : r.kept_variance) lo = std::min(lo, v), hi = std::max(hi, v);
       char buf[160];
       std::snprintf(buf, sizeof buf, "width %zu -> %zu (%s rotation, kept variance %.3f-%.3f)", r.old_dim,
-                    r.new_dim, st.slice_opt.mode == pare::slicegpt_options::rotation::global ? "one global" : "per-norm",
+                    r.new_dim, st.slice_opt.mode == slicegpt_options::rotation::global ? "one global" : "per-norm",
                     lo, hi);
       return {{"residual", buf, "", false, "SliceGPT"}};
     }
     case recipe_step::ffn: {
-      const pare::calibration_capture* stats = st.criterion == "magnitude" ? nullptr : &cal.channel_stats(m);
-      const std::size_t kept = pare::prune_ffn_width(m, st.fraction, st.criterion, stats);
+      const calibration_capture* stats = st.criterion == "magnitude" ? nullptr : &cal.channel_stats(m);
+      const std::size_t kept = prune_ffn_width(m, st.fraction, st.criterion, stats);
       return {{"ffn", "width " + std::to_string(kept), "", false, "feed-forward neurons kept per block"}};
     }
   }
   return {};
 }
 
-}  // namespace pare_compress
+PARE_NAMESPACE_END
