@@ -13,6 +13,12 @@
 // Rows are split over a pare::thread_pool of 1 or 2 threads. Each ISA variant is
 // restricted with pare::set_enabled_isas; before timing, its output is compared byte for
 // byte with the scalar variant's.
+//
+// row/<kernel>/g<G>/<isa>: the row kernels of pare/kernels/quantize_row.hpp alone, on one
+// row of 4093 floats (16 KiB, in L1/L2; odd, so every call also runs the tails) with
+// group size G = 1 (per element), 2 (narrower than a vector: expanded parameters) or
+// 128; one thread. These measure the kernels' code where the matrix cases above measure
+// DRAM. bytes_per_second counts the row's fp32 data (4093 * 4 bytes per call).
 
 #include <benchmark/benchmark.h>
 
@@ -26,6 +32,7 @@
 #include "pare/core/isa.hpp"
 #include "pare/core/parallel.hpp"
 #include "pare/core/rng.hpp"
+#include "pare/kernels/quantize_row.hpp"
 #include "pare/quant/quantize.hpp"
 
 namespace {
@@ -107,6 +114,104 @@ void run(benchmark::State& state, op_kind op, const std::string& spec, pare::isa
   pare::reset_enabled_isas();
 }
 
+// ---- row kernels in cache ----------------------------------------------------------
+
+enum class row_op { quantize, stochastic, dequantize, fake_quant, quantize_int4, dequantize_int4, scan };
+
+struct row_data {
+  static constexpr std::size_t n = 4093;
+  std::vector<float> x, scale, inv, y;
+  std::vector<std::int32_t> zero;
+  std::vector<std::uint8_t> codes;
+  pare::kernels::row_qparams p;
+  row_data(std::size_t group, int qmin, int qmax) : x(n), y(n), codes(n) {
+    pare::splitmix64 g(7);
+    for (float& v : x) v = static_cast<float>(g.uniform() * 2.0 - 1.0);
+    for (std::size_t i = 0; i < n; ++i) codes[i] = static_cast<std::uint8_t>(g.next() >> 56);
+    for (std::size_t k = 0; k < (n + group - 1) / group; ++k) {
+      scale.push_back(static_cast<float>(0.01 + 0.001 * double(k % 7)));
+      inv.push_back(pare::inverse_scale(scale.back()));
+      zero.push_back(static_cast<std::int32_t>(k % 5) - 2);
+    }
+    p.scale = scale.data();
+    p.inv_scale = inv.data();
+    p.zero = zero.data();
+    p.group = group;
+    p.qmin = qmin;
+    p.qmax = qmax;
+  }
+};
+
+/// One call of the row kernel `op`; returns the bytes it produced.
+std::vector<std::uint8_t> row_call(row_op op, row_data& d) {
+  namespace pk = pare::kernels;
+  const std::size_t n = row_data::n;
+  auto bytes = [](const void* p, std::size_t b) {
+    const auto* c = static_cast<const std::uint8_t*>(p);
+    return std::vector<std::uint8_t>(c, c + b);
+  };
+  switch (op) {
+    case row_op::quantize: pk::quantize_row(d.x.data(), n, d.p, d.codes.data()); return bytes(d.codes.data(), n);
+    case row_op::stochastic:
+      pk::quantize_row_stochastic(d.x.data(), n, d.p, 12345u, 0u, d.codes.data());
+      return bytes(d.codes.data(), n);
+    case row_op::dequantize: pk::dequantize_row(d.codes.data(), n, d.p, true, d.y.data()); break;
+    case row_op::fake_quant: pk::fake_quant_row(d.x.data(), n, d.p, d.y.data()); break;
+    case row_op::quantize_int4:
+      pk::quantize_row_int4(d.x.data(), n, d.p, d.codes.data());
+      return bytes(d.codes.data(), (n + 1) / 2);
+    case row_op::dequantize_int4: pk::dequantize_row_int4(d.codes.data(), n, d.p, false, d.y.data()); break;
+    case row_op::scan: {
+      const pk::row_stats s = pk::scan_row(d.x.data(), n);
+      return bytes(&s, sizeof s);
+    }
+  }
+  return bytes(d.y.data(), n * sizeof(float));
+}
+
+void run_row(benchmark::State& state, row_op op, std::size_t group, pare::isa level) {
+  const bool int4 = op == row_op::quantize_int4 || op == row_op::dequantize_int4;
+  row_data d(group, int4 ? 0 : -128, int4 ? 15 : 127);
+  pare::set_enabled_isas(pare::isa::scalar);
+  const std::vector<std::uint8_t> want = row_call(op, d);
+  pare::set_enabled_isas(pare::with_lower_levels(level));
+  if (row_call(op, d) != want) {
+    state.SkipWithError("result differs from the scalar variant");
+  } else {
+    for (auto _ : state) {
+      row_call(op, d);
+      benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * std::int64_t(row_data::n * sizeof(float)));
+    state.SetLabel(pare::to_string(pare::last_used_isa()));
+  }
+  pare::reset_enabled_isas();
+}
+
+void register_rows(const pare::isa (&variants)[5]) {
+  struct row_entry {
+    const char* name;
+    row_op op;
+  };
+  const row_entry ops[] = {{"quantize_row", row_op::quantize},       {"quantize_row_stochastic", row_op::stochastic},
+                           {"dequantize_row", row_op::dequantize},   {"fake_quant_row", row_op::fake_quant},
+                           {"quantize_row_int4", row_op::quantize_int4},
+                           {"dequantize_row_int4", row_op::dequantize_int4}, {"scan_row", row_op::scan}};
+  for (const row_entry& e : ops) {
+    for (std::size_t group : {1, 2, 128}) {
+      if (e.op == row_op::scan && group != 1) continue;
+      for (pare::isa level : variants) {
+        if (!pare::has(pare::detected_isas(), level)) continue;
+        const std::string name = std::string("row/") + e.name + (e.op == row_op::scan ? "" : "/g" + std::to_string(group)) +
+                                 "/" + (level == pare::isa::scalar ? "ref" : pare::to_string(level));
+        const row_op op = e.op;
+        benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run_row(s, op, group, level); })
+            ->Unit(benchmark::kMicrosecond);
+      }
+    }
+  }
+}
+
 void register_all() {
   struct op_entry {
     const char* name;
@@ -141,6 +246,7 @@ void register_all() {
       }
     }
   }
+  register_rows(variants);
 }
 
 }  // namespace

@@ -2,8 +2,8 @@
 # Installs the Debian/Ubuntu packages pare's build needs, only those missing (sourced or run by run-tests.sh / run-main.sh).
 set -euo pipefail
 
-PARE_DEBIAN_PACKAGES=(cmake g++ libxtensor-dev libxsimd-dev xtl-dev catch2 libbenchmark-dev nlohmann-json3-dev
-                      libopenblas-dev liblapacke-dev libxtensor-blas-dev)
+PARE_DEBIAN_PACKAGES=(cmake g++ libxtensor-dev xtl-dev catch2 libbenchmark-dev nlohmann-json3-dev
+                      libopenblas-dev liblapacke-dev libxtensor-blas-dev libcli11-dev)
 
 # PARE_EXTRA_PACKAGES (optional, space-separated): more packages for one run, e.g. the
 # ThreadSanitizer pass of .ci/run installs "clang libclang-rt-14-dev".

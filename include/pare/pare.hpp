@@ -12,6 +12,9 @@
 
 // lowrank: SVD, randomized SVD, activation-aware factorization, rank policies
 #include "pare/lowrank/activation_aware.hpp"
+#include "pare/lowrank/decompose.hpp"
+#include "pare/lowrank/decomposer.hpp"
+#include "pare/lowrank/lowrank_spec.hpp"
 #include "pare/lowrank/pca.hpp"
 #include "pare/lowrank/randomized_svd.hpp"
 #include "pare/lowrank/svd.hpp"

@@ -24,6 +24,7 @@
 #include "pare/core/error.hpp"
 #include "pare/core/isa.hpp"
 #include "pare/core/parallel.hpp"
+#include "pare/core/progress.hpp"
 #include "pare/core/rng.hpp"
 #include "pare/core/strings.hpp"
 #include "pare/core/tensor_view.hpp"
@@ -71,10 +72,15 @@
 
 // prune: criteria, masks, N:M, heads, schedules
 #include "pare/prune/activation.hpp"
+#include "pare/prune/block_model.hpp"
+#include "pare/prune/granularity.hpp"
 #include "pare/prune/heads.hpp"
 #include "pare/prune/magnitude.hpp"
 #include "pare/prune/mask.hpp"
+#include "pare/prune/model_criteria.hpp"
 #include "pare/prune/nm.hpp"
+#include "pare/prune/prune_spec.hpp"
+#include "pare/prune/pruner.hpp"
 #include "pare/prune/prune.hpp"
 #include "pare/prune/schedule.hpp"
 #include "pare/prune/scores.hpp"
@@ -144,6 +150,7 @@
 
 // pipeline: methods applied across a model
 #include "pare/pipeline/ggml_quantize_linears.hpp"
+#include "pare/pipeline/llama_block_model.hpp"
 #include "pare/pipeline/mask_prune_linears.hpp"
 #include "pare/pipeline/merge_models.hpp"
 #include "pare/pipeline/quantize_linears.hpp"

@@ -440,6 +440,76 @@ TEST_CASE("scan_row equals the reference on every ISA, including NaN/Inf positio
   t.done();
 }
 
+TEST_CASE("every row kernel handles every tail length and misaligned pointers on every ISA") {
+  // The widest vector holds 16 floats and the quantize loop takes 4 vectors at a time, so
+  // n = 0..131 covers every tail of every loop (full, unrolled, partial) on every ISA.
+  // Inputs and outputs sit 0..15 elements past a 64-byte boundary: every head length of
+  // the non-temporal stores and every misalignment of code bytes; groups: one segment,
+  // narrower than a vector (expanded parameters), per element.
+  tally t;
+  std::uint64_t seed = 3000;
+  const std::size_t offsets[] = {0, 1, 2, 3, 5, 7, 8, 11, 15};
+  for (std::size_t n = 0; n <= 131; ++n) {
+    for (std::size_t group : {std::max<std::size_t>(n, 1), std::size_t(16), std::size_t(3), std::size_t(1)}) {
+      for (const pare::int_format fmt : {pare::int_format{8, true}, pare::int_format{4, false}}) {
+        const row_case c = make_case(n, group, fmt, int(seed % 3), seed);
+        ++seed;
+        const pk::row_qparams p = c.params();
+        const std::string what = c.str();
+        const std::size_t bytes = (n + 1) / 2;
+        const std::uint32_t key = pare::row_key(seed, 7), col0 = std::uint32_t(seed * 13);
+        std::vector<std::uint8_t> codes_ref(n + 1), stoch_ref(n + 1), int4_ref(bytes + 1);
+        std::vector<float> fake_ref(n + 1), deq_ref(n + 1), deq4_ref(n + 1);
+        pk::ref::quantize_row(c.x.data(), n, p, codes_ref.data());
+        pk::ref::quantize_row_stochastic(c.x.data(), n, p, key, col0, stoch_ref.data());
+        pk::ref::quantize_row_int4(c.x.data(), n, p, int4_ref.data());
+        pk::ref::fake_quant_row(c.x.data(), n, p, fake_ref.data());
+        const std::vector<std::uint8_t> rnd = random_bytes(n + 1, seed);
+        pk::ref::dequantize_row(rnd.data(), n, p, fmt.is_signed, deq_ref.data());
+        pk::ref::dequantize_row_int4(rnd.data(), n, p, fmt.is_signed, deq4_ref.data());
+        const pk::row_stats scan_ref = pk::ref::scan_row(c.x.data(), n);
+        for (std::size_t off : offsets) {
+          const shifted<float> x(c.x.data(), n, off);
+          const shifted<std::uint8_t> in(rnd.data(), n + 1, off);
+          const std::string w = what + " offset=" + std::to_string(off);
+          each_isa([&](pare::isa level, pare::isa expected) {
+            guarded<std::uint8_t> q(n, off), qs(n, off), q4(bytes, off);
+            pk::quantize_row(x.data(), n, p, q.data());
+            t.isa("quantize_row", level, expected);
+            t.compare("quantize_row", w, level, codes_ref.data(), q.data(), n, q.intact());
+            pk::quantize_row_stochastic(x.data(), n, p, key, col0, qs.data());
+            t.compare("quantize_row_stochastic", w, level, stoch_ref.data(), qs.data(), n, qs.intact());
+            pk::quantize_row_int4(x.data(), n, p, q4.data());
+            t.compare("quantize_row_int4", w, level, int4_ref.data(), q4.data(), bytes, q4.intact());
+
+            guarded<float> f(n, off), fs(n, off), d(n, off), ds(n, off), d4(n, off), d4s(n, off);
+            pk::fake_quant_row(x.data(), n, p, f.data());
+            t.compare("fake_quant_row", w, level, fake_ref.data(), f.data(), n, f.intact());
+            pk::fake_quant_row_streaming(x.data(), n, p, fs.data());
+            t.compare("fake_quant_row_streaming", w, level, fake_ref.data(), fs.data(), n, fs.intact());
+            pk::dequantize_row(in.data(), n, p, fmt.is_signed, d.data());
+            t.compare("dequantize_row", w, level, deq_ref.data(), d.data(), n, d.intact());
+            pk::dequantize_row_streaming(in.data(), n, p, fmt.is_signed, ds.data());
+            t.compare("dequantize_row_streaming", w, level, deq_ref.data(), ds.data(), n, ds.intact());
+            if (fmt.bits <= 4) {
+              pk::dequantize_row_int4(in.data(), n, p, fmt.is_signed, d4.data());
+              t.compare("dequantize_row_int4", w, level, deq4_ref.data(), d4.data(), n, d4.intact());
+              pk::dequantize_row_int4_streaming(in.data(), n, p, fmt.is_signed, d4s.data());
+              t.compare("dequantize_row_int4_streaming", w, level, deq4_ref.data(), d4s.data(), n, d4s.intact());
+            }
+            const pk::row_stats s = pk::scan_row(x.data(), n);
+            t.isa("scan_row", level, expected);
+            const float want[3] = {scan_ref.min, scan_ref.max, float(scan_ref.first_nonfinite)};
+            const float got[3] = {s.min, s.max, float(s.first_nonfinite)};
+            t.compare("scan_row", w, level, want, got, 3, true);
+          });
+        }
+      }
+    }
+  }
+  t.done();
+}
+
 TEST_CASE("reference scan_row: finite min/max, first non-finite index, -0.0 < +0.0") {
   const std::vector<float> x = {1.0f, -0.0f, NAN, 2.0f, 0.0f, INFINITY, -3.0f};
   const pk::row_stats s = pk::ref::scan_row(x.data(), x.size());

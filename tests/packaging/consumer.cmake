@@ -1,8 +1,11 @@
-# ctest "packaging: find_package/add_subdirectory/version": configures, builds and runs one consumer project.
+# ctest "packaging: find_package .../add_subdirectory/version": configures, builds and runs one consumer project.
 #
 # cmake -DSOURCE=<consumer dir> -DBINARY=<its build dir> -DGENERATOR=<gen> -DCXX=<compiler> -DCONFIG=<type>
 #       [-DMAKE_PROGRAM=...] [-DCXX_FLAGS=...] [-DPREFIX=<install prefix>] [-DPARE_SOURCE_DIR=...]
-#       [-DRUN=<program to run after the build>] [-DCONFIGURE_ONLY=ON] -P consumer.cmake
+#       [-DARGS=<more configure arguments, separated by |>] [-DRUN=<program to run after the build>]
+#       [-DCONFIGURE_ONLY=ON] [-DEXPECT_CONFIGURE_ERROR=<regex the failing configure's output must match>]
+#       [-DLINK_FORBID=<regex>] [-DLINK_REQUIRE=<regex>] -P consumer.cmake
+# LINK_FORBID / LINK_REQUIRE check the link command of the program RUN (Makefile and Ninja generators).
 cmake_minimum_required(VERSION 3.16)
 foreach(_v SOURCE BINARY GENERATOR CXX)
   if(NOT DEFINED ${_v})
@@ -28,7 +31,23 @@ endif()
 if(PARE_SOURCE_DIR)
   list(APPEND _args "-DPARE_SOURCE_DIR=${PARE_SOURCE_DIR}")
 endif()
+if(ARGS)
+  string(REPLACE "|" ";" _extra "${ARGS}")
+  list(APPEND _args ${_extra})
+endif()
 
+if(DEFINED EXPECT_CONFIGURE_ERROR)
+  execute_process(COMMAND "${CMAKE_COMMAND}" ${_args} RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _out)
+  string(REGEX REPLACE "[ \t\r\n]+" " " _flat "${_out}")  # CMake wraps long messages
+  if(_rc EQUAL 0)
+    message(FATAL_ERROR "configuring the consumer ${SOURCE} succeeded; expected it to fail with '${EXPECT_CONFIGURE_ERROR}'")
+  elseif(NOT _flat MATCHES "${EXPECT_CONFIGURE_ERROR}")
+    message(FATAL_ERROR "configuring the consumer ${SOURCE} failed, but its output does not match "
+                        "'${EXPECT_CONFIGURE_ERROR}':\n${_out}")
+  endif()
+  message(STATUS "configuring ${SOURCE} failed as expected:\n${_out}")
+  return()
+endif()
 execute_process(COMMAND "${CMAKE_COMMAND}" ${_args} RESULT_VARIABLE _rc)
 if(NOT _rc EQUAL 0)
   message(FATAL_ERROR "configuring the consumer ${SOURCE} failed (${_rc})")
@@ -44,6 +63,28 @@ endif()
 execute_process(COMMAND "${CMAKE_COMMAND}" ${_build_args} RESULT_VARIABLE _rc)
 if(NOT _rc EQUAL 0)
   message(FATAL_ERROR "building the consumer ${SOURCE} failed (${_rc})")
+endif()
+
+if(RUN AND (DEFINED LINK_FORBID OR DEFINED LINK_REQUIRE))
+  # The link command as the generator wrote it: Makefiles keep it in link.txt, Ninja in build.ninja.
+  set(_link "")
+  if(EXISTS "${BINARY}/CMakeFiles/${RUN}.dir/link.txt")
+    file(READ "${BINARY}/CMakeFiles/${RUN}.dir/link.txt" _link)
+  elseif(EXISTS "${BINARY}/build.ninja")
+    file(READ "${BINARY}/build.ninja" _ninja)
+    string(REGEX MATCH "\nbuild ${RUN}${CMAKE_EXECUTABLE_SUFFIX}: [^\n]*(\n  [^\n]*)*" _link "${_ninja}")
+  endif()
+  if(_link STREQUAL "")
+    message(FATAL_ERROR "no link command found for ${RUN} in ${BINARY} (generator ${GENERATOR})")
+  endif()
+  string(TOLOWER "${_link}" _link_lc)
+  if(DEFINED LINK_FORBID AND _link_lc MATCHES "${LINK_FORBID}")
+    message(FATAL_ERROR "the link command of ${RUN} matches '${LINK_FORBID}' (${CMAKE_MATCH_0}):\n${_link}")
+  endif()
+  if(DEFINED LINK_REQUIRE AND NOT _link_lc MATCHES "${LINK_REQUIRE}")
+    message(FATAL_ERROR "the link command of ${RUN} does not match '${LINK_REQUIRE}':\n${_link}")
+  endif()
+  message(STATUS "link command of ${RUN}: ${_link}")
 endif()
 
 if(RUN)

@@ -1,14 +1,20 @@
-// Packaging consumer program (shared by find_package and add_subdirectory): uses the umbrella header for real work.
+// Packaging consumer of pare::pare alone (find_package without components): the core umbrella, no LAPACK, used for real work.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 
-#include <pare/pare.hpp>
+#include <pare/pare_core.hpp>
 
 #if __has_include(<xtensor/containers/xtensor.hpp>)
 #include <xtensor/containers/xtensor.hpp>
 #else
 #include <xtensor/xtensor.hpp>
+#endif
+
+// pare_core.hpp reaches no LAPACK header (tests/layers/include_order.cmake checks the sources; this
+// checks an installed copy). _LAPACKE_H_ and CBLAS_H are the reference and OpenBLAS include guards.
+#if defined(_LAPACKE_H_) || defined(CBLAS_H)
+#error "pare/pare_core.hpp included <lapacke.h> or <cblas.h>: the core must not need LAPACK"
 #endif
 
 #ifndef EXPECTED_PARE_VERSION

@@ -112,7 +112,7 @@ TEST_CASE("importance-matrix quantization needs calibration and uses it", "[mode
   pare::llama_model m = pare::llama_model::from_llama2c(f.ck);
   CHECK_THROWS_AS(pare::quantize_linears_ggml(m, pare::ggml_quant_spec::parse("q4_0:imatrix")), pare::argument_error);
   CHECK_THROWS_AS(pare::ggml_quant_spec::parse("q4_0:imat"), pare::argument_error);
-  pare::calibration_capture cal(pare::calibration_capture::options{false, true, "", {}});
+  pare::calibration_capture cal(pare::calibration_capture::options{{false, true, ""}, {}});
   {
     pare::llama_session s(m);
     s.set_observer(&cal);

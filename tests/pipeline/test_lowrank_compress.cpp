@@ -1,6 +1,7 @@
-// lowrank_linears on stories260K: spec parsing, fallbacks, unchanged model on errors, and perplexity / parameters at energy 0.90 and 0.95 (plain, whiten, asvd).
+// lowrank_linears on stories260K: spec parsing, fallbacks, unchanged model on errors, perplexity / parameters at energy 0.90 and 0.95 (plain, whiten, asvd), and at equal parameters against a float64 oracle of the calibration output error.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
@@ -11,6 +12,7 @@
 
 #include "lowrank/lowrank_test_support.hpp"
 #include "pare/pipeline/lowrank_linears.hpp"
+#include "prune/activation_oracle.hpp"
 
 namespace {
 
@@ -192,14 +194,33 @@ TEST_CASE("lowrank_linears: ratio and global budget bounds, randomized SVD path,
 
 namespace {
 
+/// Calibration for the perplexity comparisons: the first 1000 protocol tokens of the tail of
+/// the validation text (disjoint from the evaluated head), in protocol windows; pare's capture
+/// and the test's recorder of the raw inputs see the same pass.
+struct tail_calibration {
+  pare::calibration_capture capture;
+  prune_oracle::input_recorder recorder{&capture};
+  tail_calibration() {
+    const pare::tokenizer tok = pare::load_llama2c_tokenizer(pare_test::data_path("models/tok512.bin"), 512);
+    std::vector<std::int32_t> t = pare::protocol_tokens(tok, lowrank_test::read_text("text/tinystories_val_tail.txt"));
+    t.resize(1000);
+    lowrank_test::run_windows(lowrank_test::model(), t, &recorder);
+  }
+};
+const tail_calibration& calibration() {
+  static const tail_calibration c;
+  return c;
+}
+
 /// Builds the model for `spec` over the block layers (optionally at another plan's ranks),
 /// checks the records, prints one table row and returns (perplexity, parameters).
 std::pair<double, std::size_t> run_spec(const std::string& spec, const pare::lowrank_plan* ranks_of, double energy,
                                         const std::vector<std::int32_t>& tokens, const pare::perplexity_result& p0,
-                                        std::size_t params0, pare::lowrank_plan* plan_out = nullptr) {
+                                        std::size_t params0, pare::lowrank_plan* plan_out = nullptr,
+                                        pare::llama_model* model_out = nullptr) {
   const auto blocks = [](const std::string& n) { return n != "output.weight"; };
   pare::llama_model m = lowrank_test::model();
-  pare::lowrank_plan plan = pare::plan_lowrank(m, pare::lowrank_spec::parse(spec), blocks, &lowrank_test::calibration());
+  pare::lowrank_plan plan = pare::plan_lowrank(m, pare::lowrank_spec::parse(spec), blocks, &calibration().capture);
   if (ranks_of) {
     REQUIRE(plan.layers.size() == ranks_of->layers.size());
     plan.parameters_after = ranks_of->parameters_after;
@@ -237,15 +258,36 @@ std::pair<double, std::size_t> run_spec(const std::string& spec, const pare::low
   CHECK(n < params0);
   CHECK(n == params0 - plan.parameters_before + plan.parameters_after);
   if (plan_out) *plan_out = plan;
+  if (model_out) *model_out = std::move(m);
   return {p.ppl, n};
 }
 
 void print_header(const pare::perplexity_result& p0, std::size_t tokens, std::size_t params0) {
   std::cout << std::fixed << std::setprecision(3) << "lowrank_linears on stories260K (the 35 block linear layers), perplexity on "
             << p0.predicted << " predicted tokens (first " << tokens
-            << " protocol tokens), calibration: first 1000 protocol tokens\n"
+            << " protocol tokens), calibration: first 1000 protocol tokens of the tail\n"
             << "spec                                     ppl    params  (block linears)  factorized  dense-fallback\n"
             << "dense                              " << std::setw(9) << p0.ppl << "  " << std::setw(8) << params0 << std::endl;
+}
+
+/// tr(ΔW·XᵀX·ΔWᵀ) = ‖(W − W')·Xᵀ‖²_F in float64: the squared output error of layer `name`
+/// of `m` on the calibration inputs (the recorded rows X), W the original weights.
+double output_error(const pare::llama_model& m, const std::string& name, const std::vector<double>& gram) {
+  const pare::matrix_view<const float> w0 = lowrank_test::checkpoint().matrix(name);
+  const std::size_t rows = w0.rows(), cols = w0.cols();
+  std::vector<float> w(rows * cols);
+  m.linear(name).dense_weights(pare::matrix_view<float>(w.data(), rows, cols));
+  double e = 0;
+  std::vector<double> d(cols);
+  for (std::size_t i = 0; i < rows; ++i) {
+    for (std::size_t a = 0; a < cols; ++a) d[a] = double(w0(i, a)) - double(w[i * cols + a]);
+    for (std::size_t a = 0; a < cols; ++a) {
+      double s = 0;
+      for (std::size_t b = 0; b < cols; ++b) s += gram[a * cols + b] * d[b];
+      e += d[a] * s;
+    }
+  }
+  return e;
 }
 
 }  // namespace
@@ -268,20 +310,46 @@ TEST_CASE("lowrank_linears: energy 0.90 / 0.95, plain vs whiten vs asvd, perplex
   for (int k = 0; k < 3; ++k) CHECK(params[1][k] >= params[0][k]);
 }
 
-// Hidden (run with: test_lowrank "[report]"): whiten and asvd at plain's ranks, i.e. at equal
-// parameters, the comparison the energy threshold cannot give (see lowrank_compress.hpp).
-TEST_CASE("lowrank_linears: whiten and asvd at plain's ranks (equal parameters), perplexity on stories260K", "[.][report]") {
-  const std::vector<std::int32_t> tokens = lowrank_test::first_tokens(20000);
+// Whiten and asvd at plain's ranks, i.e. at equal parameters: the comparison the energy
+// threshold cannot give (see lowrank_linears.hpp). Whitening (SVD-LLM) truncates W·L with
+// L·Lᵀ = XᵀX, which makes its rank-r factors the minimisers of ‖(W − W')·Xᵀ‖_F on the
+// calibration inputs: no layer's calibration output error may exceed plain SVD's at the same
+// rank (float64 oracle from the recorded inputs). On held-out text, at energy 0.90 both
+// activation-aware methods give a clearly lower perplexity than plain SVD at equal
+// parameters (at 0.95 the three are within 1 % and only printed). 4096 evaluation tokens.
+TEST_CASE("lowrank_linears: whiten and asvd at plain's ranks (equal parameters), perplexity on stories260K", "[report]") {
+  const std::vector<std::int32_t> tokens = lowrank_test::first_tokens(4096);
   const pare::llama_model base = lowrank_test::model();
   const pare::perplexity_result p0 = pare::perplexity(base, tokens);
   const std::size_t params0 = pare::lowrank_parameter_count(base);
   print_header(p0, tokens.size(), params0);
   for (double e : {0.90, 0.95}) {
+    INFO("energy " << e);
     pare::lowrank_plan plain;
-    const auto pp = run_spec(detail_spec(e, ""), nullptr, e, tokens, p0, params0, &plain);
-    for (const char* method : {":whiten", ":asvd"}) {
-      const auto r = run_spec(detail_spec(e, method), &plain, e, tokens, p0, params0);
-      CHECK(r.second == pp.second);
+    pare::llama_model plain_model = lowrank_test::model(), whiten_model = lowrank_test::model();
+    const auto pp = run_spec(detail_spec(e, ""), nullptr, e, tokens, p0, params0, &plain, &plain_model);
+    const auto pw = run_spec(detail_spec(e, ":whiten"), &plain, e, tokens, p0, params0, nullptr, &whiten_model);
+    const auto pa = run_spec(detail_spec(e, ":asvd"), &plain, e, tokens, p0, params0);
+    CHECK(pw.second == pp.second);
+    CHECK(pa.second == pp.second);
+    std::size_t compared = 0;
+    double worst = 0, sum_ratio = 0;
+    for (const pare::lowrank_layer_plan& lp : plain.layers) {
+      if (lp.dense) continue;
+      INFO(lp.name << " at rank " << lp.rank);
+      const std::vector<double> gram = calibration().recorder.gram(lp.name);
+      const double ep = output_error(plain_model, lp.name, gram), ew = output_error(whiten_model, lp.name, gram);
+      CHECK(ew <= ep * (1 + 1e-4));
+      worst = std::max(worst, ew / ep);
+      sum_ratio += ew / ep;
+      ++compared;
+    }
+    CHECK(compared > 0);
+    std::cout << "energy " << e << ": whiten / plain calibration output error over " << compared
+              << " factorized layers: mean " << sum_ratio / double(compared) << ", worst " << worst << std::endl;
+    if (e == 0.90) {
+      CHECK(pw.first < 0.9 * pp.first);
+      CHECK(pa.first < 0.9 * pp.first);
     }
   }
 }

@@ -40,7 +40,7 @@ TEST_CASE("per-row unstructured masks prune exactly floor(s*cols) per row in ora
     for (std::size_t rows : {1u, 7u})
       for (double s : {0.0, 0.1, 0.25, 0.29, 0.5, 0.75, 0.9, 0.999}) {
         const auto sc = prune_oracle::tied_scores(rows * cols, 100 + rows * cols);
-        const pp::mask m = pp::unstructured(mv(sc, rows, cols), s, pp::scope::per_row);
+        const pp::mask m = pp::unstructured_mask(mv(sc, rows, cols), s, pp::scope::per_row);
         const std::size_t k = pp::pruned_count(s, cols);
         INFO("rows " << rows << " cols " << cols << " s " << s);
         REQUIRE(m.count() == rows * (cols - k));
@@ -60,7 +60,7 @@ TEST_CASE("global unstructured masks prune exactly floor(s*n) in oracle order") 
       for (double s : {0.0, 0.3, 0.5, 0.8, 0.97}) {
         const std::size_t n = rows * cols;
         const auto sc = prune_oracle::tied_scores(n, 7 + n, 9);
-        const pp::mask m = pp::unstructured(mv(sc, rows, cols), s, pp::scope::global);
+        const pp::mask m = pp::unstructured_mask(mv(sc, rows, cols), s, pp::scope::global);
         const std::size_t k = pp::pruned_count(s, n);
         const auto keep = prune_oracle::keep_by_sort(sc, k);
         INFO("rows " << rows << " cols " << cols << " s " << s);
@@ -69,7 +69,7 @@ TEST_CASE("global unstructured masks prune exactly floor(s*n) in oracle order") 
       }
   // Continuous scores: the same with a single threshold (no ties).
   const auto g = pare_test::gaussian(300 * 70, 5);
-  const pp::mask m = pp::unstructured(mv(g, 300, 70), 0.5, pp::scope::global);
+  const pp::mask m = pp::unstructured_mask(mv(g, 300, 70), 0.5, pp::scope::global);
   CHECK(m.count() == 300 * 70 / 2);
   const auto keep = prune_oracle::keep_by_sort(g, 300 * 70 / 2);
   for (std::size_t i = 0; i < g.size(); ++i) REQUIRE(m.data()[i] == keep[i]);
@@ -78,8 +78,8 @@ TEST_CASE("global unstructured masks prune exactly floor(s*n) in oracle order") 
 TEST_CASE("global and per-row thresholds differ as they should") {
   // Row 0 holds large scores, row 1 small ones.
   const std::vector<float> s{10, 11, 12, 13, 1, 2, 3, 4};
-  const pp::mask g = pp::unstructured(mv(s, 2, 4), 0.5, pp::scope::global);
-  const pp::mask r = pp::unstructured(mv(s, 2, 4), 0.5, pp::scope::per_row);
+  const pp::mask g = pp::unstructured_mask(mv(s, 2, 4), 0.5, pp::scope::global);
+  const pp::mask r = pp::unstructured_mask(mv(s, 2, 4), 0.5, pp::scope::per_row);
   CHECK(g.row_count(0) == 4);
   CHECK(g.row_count(1) == 0);
   CHECK(r.row_count(0) == 2);
@@ -93,21 +93,21 @@ TEST_CASE("global and per-row thresholds differ as they should") {
 
 TEST_CASE("ties keep the lower index and infinities rank normally") {
   const std::vector<float> eq(8, 1.0f);
-  const pp::mask m = pp::unstructured(mv(eq, 2, 4), 0.5, pp::scope::per_row);
+  const pp::mask m = pp::unstructured_mask(mv(eq, 2, 4), 0.5, pp::scope::per_row);
   for (std::size_t i = 0; i < 2; ++i) {
     CHECK(m.kept(i, 0));
     CHECK(m.kept(i, 1));
     CHECK_FALSE(m.kept(i, 2));
     CHECK_FALSE(m.kept(i, 3));
   }
-  const pp::mask g = pp::unstructured(mv(eq, 2, 4), 0.25, pp::scope::global);
+  const pp::mask g = pp::unstructured_mask(mv(eq, 2, 4), 0.25, pp::scope::global);
   CHECK_FALSE(g.kept(1, 2));
   CHECK_FALSE(g.kept(1, 3));
   CHECK(g.kept(1, 1));
   // -0 and +0 are equal scores; +inf is kept, -inf pruned first.
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<float> z{-0.0f, 0.0f, inf, -inf};
-  const pp::mask zm = pp::unstructured(mv(z, 1, 4), 0.5, pp::scope::per_row);
+  const pp::mask zm = pp::unstructured_mask(mv(z, 1, 4), 0.5, pp::scope::per_row);
   CHECK(zm.kept(0, 2));
   CHECK(zm.kept(0, 0));
   CHECK_FALSE(zm.kept(0, 1));
@@ -121,7 +121,7 @@ TEST_CASE("strided score views give the same masks as contiguous copies") {
   for (std::size_t i = 0; i < 9; ++i)
     for (std::size_t j = 0; j < 12; ++j) dense[i * 12 + j] = t(i, j);
   for (auto scp : {pp::scope::per_row, pp::scope::global})
-    CHECK(pp::unstructured(t, 0.4, scp) == pp::unstructured(mv(dense, 9, 12), 0.4, scp));
+    CHECK(pp::unstructured_mask(t, 0.4, scp) == pp::unstructured_mask(mv(dense, 9, 12), 0.4, scp));
   CHECK(pp::nm_mask(t, 2, 4) == pp::nm_mask(mv(dense, 9, 12), 2, 4));
 }
 
@@ -129,9 +129,9 @@ TEST_CASE("unstructured masks reject bad sparsity and NaN scores") {
   std::vector<float> s = pare_test::gaussian(12, 1);
   for (double bad : {-0.5, 1.0, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()})
     prune_oracle::require_throws<pare::argument_error>(
-        [&] { (void)pp::unstructured(mv(s, 3, 4), bad, pp::scope::per_row); }, {"pare::prune::unstructured", "'sparsity'"});
+        [&] { (void)pp::unstructured_mask(mv(s, 3, 4), bad, pp::scope::per_row); }, {"pare::prune::unstructured_mask", "'sparsity'"});
   s[6] = std::numeric_limits<float>::quiet_NaN();
-  prune_oracle::require_throws<pare::value_error>([&] { (void)pp::unstructured(mv(s, 3, 4), 0.5, pp::scope::global); },
+  prune_oracle::require_throws<pare::value_error>([&] { (void)pp::unstructured_mask(mv(s, 3, 4), 0.5, pp::scope::global); },
                                                   {"'scores'", "NaN at (1, 2)"});
 }
 

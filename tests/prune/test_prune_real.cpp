@@ -54,8 +54,8 @@ TEST_CASE("stories260K: 50 % unstructured and 2:4 masks hit their exact densitie
     const matrix_view<const float> w = ck.tensor(name).as_matrix();
     const pp::score_matrix s = pp::magnitude{}(w);
     INFO(name << " " << w.shape());
-    const pp::mask row = pp::unstructured(s, 0.5, pp::scope::per_row);
-    const pp::mask glob = pp::unstructured(s, 0.5, pp::scope::global);
+    const pp::mask row = pp::unstructured_mask(s, 0.5, pp::scope::per_row);
+    const pp::mask glob = pp::unstructured_mask(s, 0.5, pp::scope::global);
     REQUIRE(w.cols() % 2 == 0);
     CHECK(row.density() == 0.5);
     CHECK(glob.density() == 0.5);
@@ -85,7 +85,7 @@ TEST_CASE("stories260K: 50 % unstructured and 2:4 masks hit their exact densitie
   const matrix_view<const float> gate = ck.tensor("blk.0.ffn_gate.weight").as_matrix();
   CHECK(gate.rows() == 172);
   CHECK(gate.cols() == 64);
-  CHECK(pp::unstructured(pp::magnitude{}(gate), 0.5, pp::scope::global).count() == 172 * 32);
+  CHECK(pp::unstructured_mask(pp::magnitude{}(gate), 0.5, pp::scope::global).count() == 172 * 32);
 }
 
 TEST_CASE("stories260K: 2:4 packed ffn weights multiply like the pruned dense weights") {
@@ -130,10 +130,10 @@ TEST_CASE("stories260K: Wanda and APoZ from real calibration text") {
   for (std::size_t i = 0; i < w.rows(); ++i)
     for (std::size_t j = 0; j < w.cols(); ++j)
       REQUIRE(s(i, j) == float(std::fabs(double(w(i, j))) * std::sqrt(st.sum_sq[j])));
-  const pp::mask m = pp::unstructured(s, 0.5, pp::scope::per_row);
+  const pp::mask m = pp::unstructured_mask(s, 0.5, pp::scope::per_row);
   CHECK(m.density() == 0.5);
   // Wanda differs from plain magnitude on real activations (the channel norms are not flat).
-  CHECK(m != pp::unstructured(pp::magnitude{}(w), 0.5, pp::scope::per_row));
+  CHECK(m != pp::unstructured_mask(pp::magnitude{}(w), 0.5, pp::scope::per_row));
 
   // APoZ on the SwiGLU outputs: 172 neurons, fractions in [0, 1], keep-list for shrink_ffn.
   const auto& down = cap.at("blk.0.ffn_down.weight");

@@ -127,8 +127,8 @@ TEST_CASE("iterative pruning removes k per step, re-scoring between steps") {
   const pp::mask it = pp::iterative_prune(pp::mask(r, c), 0.6, 7, pp::scope::global,
                                           [&](const pp::mask&) { return fixed; }, &steps);
   CHECK(steps == 9);  // ceil(60 / 7)
-  CHECK(it == pp::one_shot(pp::magnitude{}, mv(w, r, c), 0.6, pp::scope::global));
-  CHECK(it == pp::unstructured(fixed, 0.6, pp::scope::global));
+  CHECK(it == pp::unstructured_mask(pp::magnitude{}(mv(w, r, c)).view(), 0.6, pp::scope::global));
+  CHECK(it == pp::unstructured_mask(fixed, 0.6, pp::scope::global));
 
   // Changing scores: every step prunes exactly min(k, remaining) of the then-kept entries,
   // the least important by that step's scores (checked by a full-sort oracle).
@@ -167,7 +167,7 @@ TEST_CASE("iterative pruning removes k per step, re-scoring between steps") {
                                           [&](const pp::mask&) { return fixed.view(); }, &prow);
   CHECK(prow == 3);
   for (std::size_t i = 0; i < r; ++i) CHECK(pr.row_count(i) == 5);
-  CHECK(pr == pp::unstructured(fixed, 0.5, pp::scope::per_row));
+  CHECK(pr == pp::unstructured_mask(fixed, 0.5, pp::scope::per_row));
 }
 
 TEST_CASE("iterative pruning: bad arguments and failing callbacks change nothing") {

@@ -70,3 +70,41 @@ inline double tie_distance(double x, const params& p) {
 }
 
 }  // namespace oracle
+
+namespace oracle {
+
+/// The code of x by the normative arithmetic of pare/core/affine.hpp, exactly:
+/// v = x · inv_s in float with inv_s = 1.0f / s, clamped to [qmin − z, qmax − z], rounded
+/// half to even (nearest) or floor(v + u) in float (stochastic, u in [0, 1)), plus z.
+inline long affine_code(float x, const params& p, int bits, bool is_signed, bool stochastic = false, float u = 0.0f) {
+  const float inv = 1.0f / float(p.scale);
+  const float v = x * inv;
+  const float lo = float(qmin(bits, is_signed) - p.zero), hi = float(qmax(bits, is_signed) - p.zero);
+  const float c = std::min(std::max(v, lo), hi);
+  const double r = stochastic ? double(std::min(std::max(std::floor(c + u), lo), hi)) : rne(double(c));
+  return long(r) + p.zero;
+}
+
+/// x' = float(q − z) · s (the product of a small integer and a float, rounded once).
+inline float affine_value(long q, const params& p) { return float(double(q - p.zero) * p.scale); }
+
+/// Code of element j of a packed row by the normative layout of pare/core/dtypes/packed_int.hpp:
+/// b <= 4: bits [b·j, b·j + b − 1] of the row read as a little-endian bit stream; 5..8 bits:
+/// one byte per element. Signed codes are sign-extended from bit b − 1.
+inline long unpack_code(int bits, bool is_signed, const std::uint8_t* row, std::size_t j) {
+  unsigned long u = 0;
+  if (bits >= 5) {
+    u = row[j];
+    bits = 8;
+  } else {
+    for (int t = 0; t < bits; ++t) {
+      const std::size_t bit = std::size_t(bits) * j + std::size_t(t);
+      u |= static_cast<unsigned long>((row[bit / 8] >> (bit % 8)) & 1u) << t;
+    }
+  }
+  long q = long(u);
+  if (is_signed && (u >> (bits - 1)) & 1u) q -= 1L << bits;
+  return q;
+}
+
+}  // namespace oracle

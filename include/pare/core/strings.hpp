@@ -1,4 +1,4 @@
-// String helpers shared by every spec parser: split on a separator, and checked decimal numbers.
+// String helpers shared by every spec parser: split on a separator, checked decimal numbers, and the shortest decimal that reads back exactly.
 #pragma once
 
 // Spec strings (quantizer configs "int4:g128:asym", recipe steps "prune:nm:2:4:wanda", ...)
@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <iomanip>
+#include <sstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +48,18 @@ inline std::optional<double> parse_number(const std::string& s) noexcept {
   if (*end != '\0' || errno == ERANGE || !(d == d) || d > 1.7976931348623157e308 || d < -1.7976931348623157e308)
     return std::nullopt;
   return d;
+}
+
+/// The shortest decimal form of x that reads back (strtod) as exactly x.
+inline std::string shortest_decimal(double x) {
+  std::string out;
+  for (int p = 1; p <= 17; ++p) {
+    std::ostringstream os;
+    os << std::setprecision(p) << x;
+    out = os.str();
+    if (std::strtod(out.c_str(), nullptr) == x) break;
+  }
+  return out;
 }
 
 PARE_NAMESPACE_END

@@ -31,6 +31,41 @@
 
 PARE_NAMESPACE_BEGIN
 
+namespace detail {
+#if PARE_HAS_MMAP
+/// "a directory", "a FIFO (named pipe)", ...: what a stat mode that is not a regular file is.
+inline const char* file_type_name(mode_t m) noexcept {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  return "a special file";
+}
+#endif
+}  // namespace detail
+
+/// Why `path` cannot be read as a regular file, or "" if it can: "cannot open: <the
+/// system's reason>" (missing, a path through a non-directory, ...), "expected a regular
+/// file, got a directory" (or a FIFO, socket, device), "cannot open for reading: <reason>"
+/// (permissions). FIFOs and devices are refused from their type, never opened, so this
+/// never blocks; a regular file is opened once (non-blocking) and closed again.
+inline std::string unreadable_file_reason(const std::string& path) {
+#if PARE_HAS_MMAP
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::string("cannot open: ") + std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return std::string("expected a regular file, got ") + detail::file_type_name(st.st_mode);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::string("cannot open for reading: ") + std::strerror(errno);
+  ::close(fd);
+  return {};
+#else
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::string("cannot open for reading: ") + std::strerror(errno);
+  return {};
+#endif
+}
+
 /// A read-only range of bytes.
 struct byte_span {
   const std::uint8_t* data = nullptr;
@@ -57,19 +92,27 @@ class mapped_file {
     f.path_ = path;
 #if PARE_HAS_MMAP
     if (use_mmap) {
-      const int fd = ::open(path.c_str(), O_RDONLY);
+      // Non-blocking: opening a FIFO for reading would otherwise wait for a writer.
+      const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
       if (fd < 0) detail::fail<io_error>("pare::mapped_file::open: cannot open '", path, "': ", std::strerror(errno));
       struct stat st {};
-      if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      if (::fstat(fd, &st) != 0) {
+        const int e = errno;
         ::close(fd);
-        detail::fail<io_error>("pare::mapped_file::open: '", path, "' is not a readable regular file");
+        detail::fail<io_error>("pare::mapped_file::open: cannot stat '", path, "': ", std::strerror(e));
+      }
+      if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        detail::fail<io_error>("pare::mapped_file::open: '", path, "': expected a regular file, got ",
+                               detail::file_type_name(st.st_mode));
       }
       f.size_ = static_cast<std::size_t>(st.st_size);
       if (f.size_ > 0) {
         void* p = ::mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
+          const int e = errno;
           ::close(fd);
-          detail::fail<io_error>("pare::mapped_file::open: cannot map '", path, "': ", std::strerror(errno));
+          detail::fail<io_error>("pare::mapped_file::open: cannot map '", path, "': ", std::strerror(e));
         }
         f.map_ = p;
         f.data_ = static_cast<const std::uint8_t*>(p);
@@ -78,8 +121,10 @@ class mapped_file {
       return f;
     }
 #endif
+    const std::string why = unreadable_file_reason(path);
+    if (!why.empty()) detail::fail<io_error>("pare::mapped_file::open: '", path, "': ", why);
     std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) detail::fail<io_error>("pare::mapped_file::open: cannot open '", path, "'");
+    if (!in) detail::fail<io_error>("pare::mapped_file::open: cannot open '", path, "': ", std::strerror(errno));
     const std::streamoff n = in.tellg();
     if (n < 0) detail::fail<io_error>("pare::mapped_file::open: cannot size '", path, "'");
     f.owned_ = aligned_buffer<std::uint8_t>(static_cast<std::size_t>(n));

@@ -8,7 +8,10 @@
 //
 //     x86:  avx512bw > avx2 > sse4.1 > scalar        arm64:  neon > scalar
 //
-// and recorded for last_used_isa(). No alignment is required and n may be any size.
+// and recorded for last_used_isa(). The variants are <isa>::row = row_kernels<<isa>::ops>:
+// one body (pare/kernels/detail/row_kernels.hpp) over each ISA's operation traits
+// (x86/quantize_row_<isa>.hpp, arm/quantize_row_neon.hpp). No alignment is required and
+// n may be any size.
 // Nothing is validated (the API boundary does it). The functions are not noexcept only
 // because choosing a variant reads PARE_ISA, which throws argument_error /
 // unsupported_error on a malformed value; the kernels themselves never throw.
@@ -46,9 +49,10 @@ namespace kernels {
 // clang-format off
 #if PARE_HAS_X86_KERNELS
 #define PARE_DETAIL_ROW_VARIANTS(name, ref_name) \
-  {isa::avx512bw, &avx512bw::name}, {isa::avx2, &avx2::name}, {isa::sse4_1, &sse41::name}, {isa::scalar, &ref::ref_name}
+  {isa::avx512bw, &avx512bw::row::name}, {isa::avx2, &avx2::row::name}, {isa::sse4_1, &sse41::row::name}, \
+  {isa::scalar, &ref::ref_name}
 #elif PARE_DETAIL_NEON_KERNELS
-#define PARE_DETAIL_ROW_VARIANTS(name, ref_name) {isa::neon, &neon::name}, {isa::scalar, &ref::ref_name}
+#define PARE_DETAIL_ROW_VARIANTS(name, ref_name) {isa::neon, &neon::row::name}, {isa::scalar, &ref::ref_name}
 #else
 #define PARE_DETAIL_ROW_VARIANTS(name, ref_name) {isa::scalar, &ref::ref_name}
 #endif

@@ -3,8 +3,8 @@
 
 // pare/lowrank/ does no linear algebra of its own: SVD, QR and Cholesky are LAPACK's
 // (through the LAPACKE C interface), matrix products BLAS's (through CBLAS). The CMake
-// target pare::pare links them (option PARE_WITH_LAPACK, on by default; Debian packages
-// liblapacke-dev and libopenblas-dev). These wrappers only pick the s/d routine by type,
+// target pare::linalg links them (pare::pare does not; option PARE_WITH_LAPACK, on by
+// default; Debian packages liblapacke-dev and libopenblas-dev). These wrappers only pick the s/d routine by type,
 // check that sizes fit LAPACK's 32-bit integers and turn LAPACK's `info` into exceptions.
 //
 // Storage: LAPACK routines here are called on column-major arrays. A row-major [r, c]

@@ -1,4 +1,4 @@
-// Model and tokenizer loading: llama-architecture GGUF files and llama2.c checkpoints, chosen by the file's magic.
+// Model and tokenizer loading: llama-architecture GGUF files and llama2.c checkpoints, the reader chosen by the file's first bytes.
 #pragma once
 
 // GGUF: hyper-parameters from the llama.* keys (embedding_length, feed_forward_length,
@@ -14,15 +14,23 @@
 // in pieces is a space).
 // llama2.c: the checkpoint and a tokenizer file (tok512.bin format) given separately.
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "pare/core/error.hpp"
 #include "pare/io/gguf.hpp"
 #include "pare/io/llama2c.hpp"
+#include "pare/io/mapped_file.hpp"
 #include "pare/ggml/quantize.hpp"
 #include "pare/ggml/weight_source.hpp"
 #include "pare/model/layers/ggml_linear.hpp"
@@ -94,12 +102,19 @@ inline tokenizer tokenizer_from_gguf(const gguf_file& g) {
 }
 
 /// A llama2.c tokenizer file: int32 max_token_length, then per token float32 score,
-/// int32 length, bytes. format_error / io_error naming the path.
+/// int32 length, bytes. format_error naming the path, the byte offset and the field (a
+/// file that ends early says "truncated"); io_error naming the path and the system's
+/// reason when it cannot be read (FIFOs and directories are refused without being opened).
 inline tokenizer load_llama2c_tokenizer(const std::string& path, int vocab_size) {
+  const std::string why = unreadable_file_reason(path);
+  if (!why.empty()) detail::fail<io_error>("load_llama2c_tokenizer: '", path, "': ", why);
   std::ifstream in(path, std::ios::binary);
-  if (!in) detail::fail<io_error>("load_llama2c_tokenizer: cannot open '", path, "'");
+  if (!in) detail::fail<io_error>("load_llama2c_tokenizer: cannot open '", path, "': ", std::strerror(errno));
   std::int32_t max_len = 0;
-  if (!in.read(reinterpret_cast<char*>(&max_len), 4) || max_len <= 0 || max_len > (1 << 20))
+  if (!in.read(reinterpret_cast<char*>(&max_len), 4))
+    detail::fail<format_error>("tokenizer '", path, "': byte 0: max_token_length: truncated (the file has ",
+                               in.gcount(), " bytes, expected at least 4)");
+  if (max_len <= 0 || max_len > (1 << 20))
     detail::fail<format_error>("tokenizer '", path, "': byte 0: max_token_length: expected 1..2^20, got ", max_len);
   std::vector<std::string> pieces;
   std::vector<float> scores;
@@ -108,24 +123,92 @@ inline tokenizer load_llama2c_tokenizer(const std::string& path, int vocab_size)
     std::int32_t len = 0;
     const auto at = static_cast<long long>(in.tellg());
     if (!in.read(reinterpret_cast<char*>(&score), 4) || !in.read(reinterpret_cast<char*>(&len), 4))
-      detail::fail<format_error>("tokenizer '", path, "': byte ", at, ": token ", i, ": truncated");
+      detail::fail<format_error>("tokenizer '", path, "': byte ", at, ": token ", i, " of ", vocab_size,
+                                 ": truncated (expected its score and length, 8 bytes)");
     if (len < 0 || len > max_len)
       detail::fail<format_error>("tokenizer '", path, "': byte ", at + 4, ": token ", i, ": length ", len,
                                  " outside [0, ", max_len, "]");
     std::string s(static_cast<std::size_t>(len), '\0');
     if (len && !in.read(&s[0], len))
-      detail::fail<format_error>("tokenizer '", path, "': byte ", at + 8, ": token ", i, ": truncated");
+      detail::fail<format_error>("tokenizer '", path, "': byte ", at + 8, ": token ", i, " of ", vocab_size,
+                                 ": truncated (expected ", len, " bytes of text)");
     pieces.push_back(std::move(s));
     scores.push_back(score);
   }
   return tokenizer(std::move(pieces), std::move(scores), 1, 2);
 }
 
-/// True if the file at `path` starts with the GGUF magic.
+/// True if the file at `path` is a regular file that starts with the GGUF magic (false for
+/// anything else, FIFOs included, which are never opened).
 inline bool is_gguf_file(const std::string& path) {
+  if (!unreadable_file_reason(path).empty()) return false;
   std::ifstream in(path, std::ios::binary);
   char m[4] = {};
   return in.read(m, 4) && std::memcmp(m, "GGUF", 4) == 0;
+}
+
+/// The model file formats pare reads.
+enum class model_file_format { gguf, safetensors, llama2c };
+
+/// The format a file's first bytes announce (`head`: its first `n` bytes, `file_size` its
+/// size): "GGUF" is GGUF; a little-endian uint64 header length that fits the file followed
+/// by '{' is safetensors; anything else is taken for a llama2.c checkpoint (a format with
+/// no magic; its reader checks the header and the exact size).
+inline model_file_format model_file_format_of(const std::uint8_t* head, std::size_t n, std::uint64_t file_size) {
+  if (n >= 4 && std::memcmp(head, "GGUF", 4) == 0) return model_file_format::gguf;
+  if (n >= 9 && head[8] == '{') {
+    std::uint64_t len = 0;
+    for (int i = 7; i >= 0; --i) len = (len << 8) | head[i];
+    if (len >= 2 && len <= file_size - 8) return model_file_format::safetensors;
+  }
+  return model_file_format::llama2c;
+}
+
+/// "an empty file", "a 3-byte file: 61 62 63 ('abc')", "first bytes 7f 45 4c 46 02 01 01 00
+/// ('.ELF....')": a file's first bytes (at most 8 shown) for messages.
+inline std::string describe_first_bytes(const std::uint8_t* head, std::size_t n, std::uint64_t file_size) {
+  if (file_size == 0 || n == 0) return "an empty file";
+  const std::size_t shown = std::min<std::size_t>(n, 8);
+  std::string hex, text;
+  for (std::size_t i = 0; i < shown; ++i) {
+    char b[4];
+    std::snprintf(b, sizeof b, "%s%02x", i ? " " : "", head[i]);
+    hex += b;
+    text += std::isprint(head[i]) ? static_cast<char>(head[i]) : '.';
+  }
+  return (file_size <= 8 ? detail::concat("a ", file_size, "-byte file: ") : std::string("first bytes ")) + hex +
+         " ('" + text + "')";
+}
+
+/// The format of the model file at `path`, by its first bytes (the overload above). When
+/// the name's extension (.gguf, .safetensors) says one format and the bytes another, a
+/// format_error says what the file was expected to be and what its first bytes are;
+/// io_error with the system's reason when it cannot be read (FIFOs and directories are
+/// refused without being opened).
+inline model_file_format model_file_format_of(const std::string& path) {
+  const std::string why = unreadable_file_reason(path);
+  if (!why.empty()) detail::fail<io_error>("model file '", path, "': ", why);
+  std::error_code ec;
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) detail::fail<io_error>("model file '", path, "': cannot read its size: ", ec.message());
+  std::uint8_t head[16] = {};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) detail::fail<io_error>("model file '", path, "': cannot open for reading: ", std::strerror(errno));
+  in.read(reinterpret_cast<char*>(head), sizeof head);
+  const auto n = static_cast<std::size_t>(in.gcount());
+  const model_file_format f = model_file_format_of(head, n, size);
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == ".gguf" && f != model_file_format::gguf)
+    detail::fail<format_error>("model file '", path, "': expected a GGUF file (it starts with the magic 'GGUF'), got ",
+                               describe_first_bytes(head, n, size));
+  if (ext == ".safetensors" && f != model_file_format::safetensors)
+    detail::fail<format_error>("model file '", path,
+                               "': expected a safetensors file (a little-endian uint64 header length, then the "
+                               "JSON header '{...'), got ",
+                               describe_first_bytes(head, n, size));
+  return f;
 }
 
 PARE_NAMESPACE_END

@@ -14,9 +14,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <type_traits>
 #include <vector>
 
+#include "pare/core/progress.hpp"
 #include "pare/model/llama_session.hpp"
 #include "pare/io/tokenizer.hpp"
 
@@ -61,20 +61,21 @@ inline std::vector<std::int32_t> protocol_tokens(const tokenizer& tok, const std
   return out;
 }
 
-/// Perplexity of `model` on a token stream (see the protocol above). `progress`, if given,
-/// is called after each window with (windows done, windows total).
+/// Perplexity of `model` on a token stream (see the protocol above). `progress`, if not
+/// empty, is called with (0, windows) first and (windows scored, windows) after each window;
+/// windows counts those with at least 2 tokens (the ones scored).
 /// `window` is the protocol's seq_len (0: the model's context length; stories260K's
 /// GGUF says 2048 while the model was trained with, and the protocol uses, 512).
-template <class Progress = void (*)(std::size_t, std::size_t)>
-perplexity_result perplexity(const llama_model& model, const std::vector<std::int32_t>& tokens,
-                             Progress progress = nullptr, std::size_t window = 0) {
+inline perplexity_result perplexity(const llama_model& model, const std::vector<std::int32_t>& tokens,
+                                    const progress_callback& progress = {}, std::size_t window = 0) {
   const std::size_t w = window ? std::min<std::size_t>(window, static_cast<std::size_t>(model.config.seq_len))
                                : static_cast<std::size_t>(model.config.seq_len);
   const std::size_t vocab = model.config.vocab_size;
   perplexity_result r;
   llama_session s(model);
   std::vector<float> logits;
-  const std::size_t total = (tokens.size() + w - 1) / w;
+  const std::size_t total = tokens.size() / w + (tokens.size() % w >= 2 ? 1 : 0);
+  if (progress) progress(0, total);
   for (std::size_t b = 0; b < tokens.size(); b += w) {
     const std::size_t n = std::min(w, tokens.size() - b);
     if (n < 2) break;
@@ -89,12 +90,7 @@ perplexity_result perplexity(const llama_model& model, const std::vector<std::in
       ++r.predicted;
     }
     ++r.windows;
-    if constexpr (std::is_same_v<Progress, std::nullptr_t>) {
-    } else if constexpr (std::is_pointer_v<Progress>) {
-      if (progress) progress(r.windows, total);
-    } else {
-      progress(r.windows, total);
-    }
+    if (progress) progress(r.windows, total);
   }
   r.ppl = r.predicted ? std::exp(r.nll / double(r.predicted)) : 0.0;
   return r;

@@ -6,7 +6,9 @@
 // required), builds a mask — unstructured at sparsity s with one budget per output row
 // (Wanda's comparison group), or N:M along the input dimension — and replaces the layer
 // by an fp32 layer with the pruned weights zeroed. Records say the density reached.
-// Specs: "unstructured:<s>:<magnitude|wanda>", "nm:<n>:<m>:<magnitude|wanda>".
+// Specs: pare/prune/prune_spec.hpp's matrix granularities with magnitude or wanda, e.g.
+// "unstructured:<s>:<magnitude|wanda>[:global]", "nm:<n>:<m>:<magnitude|wanda>",
+// "rows:<s>:magnitude" (whole rows zeroed; no compaction).
 // The tied classifier (output.weight) is skipped: pruning it would also prune the
 // embedding it shares. Everything is checked before the model changes.
 
@@ -20,44 +22,34 @@
 #include "pare/pipeline/quantize_linears.hpp"
 #include "pare/model/llama_model.hpp"
 #include "pare/prune/prune.hpp"
+#include "pare/prune/prune_spec.hpp"
 
 PARE_NAMESPACE_BEGIN
 
-struct mask_prune_spec {
-  bool nm = false;
-  double sparsity = 0.5;
-  std::size_t n = 2, m = 4;
-  std::string criterion = "magnitude";
+/// A matrix pruning spec that prune_linears_masked runs: a prune::prune_spec with a
+/// matrix granularity (unstructured, nm, rows, columns) and the criterion magnitude or
+/// wanda (taylor would need each layer's gradient).
+struct mask_prune_spec : prune::prune_spec {
+  mask_prune_spec() = default;
+  explicit mask_prune_spec(const prune::prune_spec& p) : prune::prune_spec(p) { check("mask_prune_spec"); }
 
   static mask_prune_spec parse(const std::string& s) {
-    const std::vector<std::string> t = split(s, ':');
-    auto bad = [&](const std::string& why) {
-      detail::fail<argument_error>("mask_prune_spec::parse('", s, "'): ", why);
-    };
-    auto number = [&](const std::string& v, const char* what) {
-      char* end = nullptr;
-      const double d = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end != '\0') bad(std::string("expected a number for ") + what + ", got '" + v + "'");
-      return d;
-    };
-    mask_prune_spec p;
-    if (t[0] == "unstructured" && t.size() == 3) {
-      p.sparsity = number(t[1], "the sparsity");
-      if (!(p.sparsity >= 0.0 && p.sparsity < 1.0)) bad("expected a sparsity in [0, 1), got " + t[1]);
-      p.criterion = t[2];
-    } else if (t[0] == "nm" && t.size() == 4) {
-      p.nm = true;
-      const double n = number(t[1], "N"), m = number(t[2], "M");
-      if (n < 1 || m < 1 || n > m || n != double(std::size_t(n)) || m != double(std::size_t(m)))
-        bad("expected integers 1 <= N <= M, got " + t[1] + ":" + t[2]);
-      p.n = std::size_t(n);
-      p.m = std::size_t(m);
-      p.criterion = t[3];
-    } else {
-      bad("expected unstructured:<s>:<criterion> or nm:<n>:<m>:<criterion>");
-    }
-    if (p.criterion != "magnitude" && p.criterion != "wanda") bad("expected the criterion magnitude or wanda, got '" + p.criterion + "'");
-    return p;
+    const prune::prune_spec p = prune::prune_spec::parse(s);
+    mask_prune_spec out;
+    static_cast<prune::prune_spec&>(out) = p;
+    out.check(("mask_prune_spec::parse('" + s + "')").c_str());
+    return out;
+  }
+
+  /// argument_error unless the model pipeline can run it.
+  void check(const char* where) const {
+    validate(where);
+    if (!prune::is_matrix_granularity(granularity))
+      detail::fail<argument_error>(where, ": expected unstructured:, nm:, rows: or columns: (a mask per layer), got ",
+                                   prune::to_string(granularity));
+    if (criterion != prune::criterion_kind::magnitude && criterion != prune::criterion_kind::wanda)
+      detail::fail<argument_error>(where, ": expected the criterion magnitude or wanda, got '", prune::to_string(criterion),
+                                   "' (taylor needs each layer's gradient)");
   }
 };
 
@@ -65,8 +57,9 @@ inline std::vector<layer_change> prune_linears_masked(llama_model& m, const mask
                                                       const std::function<bool(const std::string&)>& select = {},
                                                       const calibration_capture* calib = nullptr) {
   const char* where = "prune_linears_masked";
-  if (spec.criterion == "wanda" && !calib)
-    detail::fail<argument_error>(where, ": criterion 'wanda' needs calibration statistics, got none");
+  spec.check(where);
+  const bool wanda = spec.criterion == prune::criterion_kind::wanda;
+  if (wanda && !calib) detail::fail<argument_error>(where, ": criterion 'wanda' needs calibration statistics, got none");
   std::vector<std::pair<std::string, std::unique_ptr<linear_layer>>> built;
   std::vector<layer_change> out;
   for (const std::string& name : m.linear_names()) {
@@ -77,10 +70,9 @@ inline std::vector<layer_change> prune_linears_masked(llama_model& m, const mask
     std::vector<float> w(rows * cols);
     const matrix_view<float> wv(w.data(), rows, cols);
     cur.dense_weights(wv);
-    const prune::score_matrix sc =
-        spec.criterion == "wanda" ? prune::wanda(calib->at(name))(wv) : prune::magnitude{}(wv);
-    const prune::mask mk = spec.nm ? prune::nm_mask(sc.view(), spec.n, spec.m)
-                                   : prune::unstructured(sc.view(), spec.sparsity, prune::scope::per_row);
+    prune::matrix_context ctx;
+    if (wanda) ctx.stats = &calib->at(name);
+    const prune::mask mk = prune::prune_matrix(wv, spec, ctx);
     prune::apply(mk, wv);
     layer_change ch{name, detail::concat("f32 density ", mk.density()), "", false, ""};
     auto layer = std::make_unique<dense_linear>(matrix_view<const float>(w.data(), rows, cols));

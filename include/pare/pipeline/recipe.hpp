@@ -4,21 +4,21 @@
 // Steps (a recipe is a comma-separated list, applied in order):
 //   quant:<config>                     pare's linear quantization (quant_config grammar)
 //   quant:ggml:<type>[:imatrix]        llama.cpp's block formats (importance from calibration)
-//   prune:depth:<n>:<criterion>[:iter] remove n transformer blocks; criterion ppl (perplexity
-//                                      of the calibration text without the block), taylor
-//                                      (Σ|w·∂L/∂w| over the calibration text), taylor+ (the
-//                                      same with the first and last block kept), magnitude
-//                                      (Σ|w|); ":iter" re-scores after each removal
+//   prune:<prune_spec>                 pare/prune/prune_spec.hpp's grammar. Model granularities
+//                                      change the model's shape: depth:<n>:<ppl|taylor|taylor+|
+//                                      magnitude>[:iter] removes n blocks (ppl: perplexity of the
+//                                      calibration text without the block; taylor: Σ|w·∂L/∂w|;
+//                                      taylor+: the same with the first and last block kept),
+//                                      ffn:<fraction>:<magnitude|activation|activation_l2|apoz>
+//                                      removes FFN neurons, heads:<fraction>:magnitude KV heads
+//                                      (pare/pipeline/llama_block_model.hpp). Matrix granularities
+//                                      (unstructured:, nm:, rows:, columns:) with magnitude or
+//                                      wanda zero weights in place (pare/pipeline/mask_prune_linears.hpp)
 //   lowrank:<policy>[:<method>]        factor every block linear layer (not the tied classifier)
 //                                      as A·B: energy=<e> | rank=<r> | ratio=<ρ> | budget=<β>,
 //                                      method plain | asvd | whiten (pare/pipeline/lowrank_linears.hpp)
 //   share:kmeans:<B>bit[:per_row]      k-means weight sharing: 2^B fp32 centroids per tensor
 //                                      (or per row) and B-bit indices (pare/share/kmeans.hpp)
-//   prune:unstructured:<s>:<magnitude|wanda>   zero a fraction s of every row of the block
-//                                      linear layers (pare/pipeline/mask_prune_linears.hpp)
-//   prune:nm:<n>:<m>:<magnitude|wanda> N:M sparsity along the inputs (e.g. prune:nm:2:4:wanda)
-//   prune:ffn:<fraction>:<criterion>   remove that fraction of every feed-forward block's
-//                                      neurons by magnitude, activation (mean |h|) or apoz
 //   slicegpt:<fraction>[:global]       SliceGPT: rotate the residual stream onto its principal
 //                                      axes (one basis per norm input, or one global basis)
 //                                      and delete that fraction of its width
@@ -43,29 +43,28 @@
 #include "pare/pipeline/mask_prune_linears.hpp"
 #include "pare/pipeline/share_linears.hpp"
 #include "pare/pipeline/slicegpt.hpp"
-#include "pare/pipeline/structured_prune.hpp"
+#include "pare/pipeline/llama_block_model.hpp"
+#include "pare/pipeline/structured_prune.hpp"  // not used here; kept for includers of the block criteria
+#include "pare/prune/prune_spec.hpp"
 
 PARE_NAMESPACE_BEGIN
 
 struct recipe_step {
-  enum kind_t { quant, ggml, depth, ffn, kmeans, lowrank, masked, slice } kind = quant;
-  mask_prune_spec mask_spec;
+  enum kind_t { quant, ggml, structural, kmeans, lowrank, masked, slice } kind = quant;
   std::string text;
   quant_config cfg;
   ggml_quant_spec ggml_spec;
-  std::size_t n = 0;          // depth: blocks to remove
-  double fraction = 0;        // ffn
-  std::string criterion;      // depth / ffn
-  bool iterative = false;     // depth
+  prune::prune_spec prune;  ///< structural (depth, ffn, heads) and masked steps
+  lowrank_spec lr;
+  slicegpt_options slice_opt;
+
   bool writes_gguf() const {
     return kind != quant && kind != kmeans && kind != lowrank &&
            !(kind == slice && slice_opt.mode == slicegpt_options::rotation::per_point);
   }
-  lowrank_spec lr;
-  slicegpt_options slice_opt;
   bool needs_calibration() const {
-    return (kind == ggml && ggml_spec.imatrix) || kind == depth || (kind == ffn && criterion != "magnitude") ||
-           (kind == lowrank && lr.method != lowrank_method::plain) || (kind == masked && mask_spec.criterion == "wanda") || kind == slice;
+    return (kind == ggml && ggml_spec.imatrix) || ((kind == structural || kind == masked) && prune.needs_calibration()) ||
+           (kind == lowrank && lr.method != lowrank_method::plain) || kind == slice;
   }
 };
 
@@ -81,33 +80,15 @@ inline recipe_step parse_recipe_step(const std::string& step) {
     st.ggml_spec = ggml_quant_spec::parse(step.substr(11));
   } else if (step.rfind("quant:", 0) == 0) {
     st.cfg = quant_config::parse(step.substr(6));
-  } else if (step.rfind("prune:depth:", 0) == 0) {
-    const auto t = split(step.substr(12), ':');
-    if (t.size() < 2 || t.size() > 3 || (t.size() == 3 && t[2] != "iter"))
-      bad("expected prune:depth:<n>:<ppl|taylor|taylor+|magnitude>[:iter]");
-    if (t[0].empty() || t[0].find_first_not_of("0123456789") != std::string::npos || t[0].size() > 6)
-      bad("expected a block count n >= 1, got '" + t[0] + "'");
-    st.kind = recipe_step::depth;
-    st.n = std::stoul(t[0]);
-    if (st.n == 0) bad("expected a block count n >= 1, got 0");
-    st.criterion = t[1];
-    if (st.criterion != "ppl" && st.criterion != "taylor" && st.criterion != "taylor+" && st.criterion != "magnitude")
-      bad("expected the criterion ppl, taylor, taylor+ or magnitude, got '" + st.criterion + "'");
-    st.iterative = t.size() == 3;
-  } else if (step.rfind("prune:ffn:", 0) == 0) {
-    const auto t = split(step.substr(10), ':');
-    if (t.size() != 2) bad("expected prune:ffn:<fraction>:<magnitude|activation|apoz>");
-    char* end = nullptr;
-    st.fraction = std::strtod(t[0].c_str(), &end);
-    if (t[0].empty() || *end != '\0' || !(st.fraction >= 0.0 && st.fraction < 1.0))
-      bad("expected a fraction in [0, 1), got '" + t[0] + "'");
-    st.kind = recipe_step::ffn;
-    st.criterion = t[1];
-    if (st.criterion != "magnitude" && st.criterion != "activation" && st.criterion != "apoz")
-      bad("expected the criterion magnitude, activation or apoz, got '" + st.criterion + "'");
-  } else if (step.rfind("prune:unstructured:", 0) == 0 || step.rfind("prune:nm:", 0) == 0) {
-    st.kind = recipe_step::masked;
-    st.mask_spec = mask_prune_spec::parse(step.substr(6));
+  } else if (step.rfind("prune:", 0) == 0) {
+    st.prune = prune::prune_spec::parse(step.substr(6));
+    if (st.prune.schedule == prune::schedule_kind::gradual) bad("the gradual schedule needs a training loop");
+    if (st.prune.is_model_level()) {
+      st.kind = recipe_step::structural;
+    } else {
+      st.kind = recipe_step::masked;
+      (void)mask_prune_spec(st.prune);  // the model pipeline's criteria
+    }
   } else if (step.rfind("lowrank:", 0) == 0) {
     st.kind = recipe_step::lowrank;
     st.lr = lowrank_spec::parse(step.substr(8));
@@ -138,7 +119,10 @@ struct calibration_set {
 
   /// Channel statistics of every linear input of model m as it is now (earlier steps applied).
   const calibration_capture& channel_stats(const llama_model& m, bool xtx = false) {
-    captures.push_back(std::make_unique<calibration_capture>(calibration_capture::options{xtx, true, "", {}}));
+    calibration_capture::options o;
+    o.xtx = xtx;
+    o.channel_stats = true;
+    captures.push_back(std::make_unique<calibration_capture>(std::move(o)));
     const std::size_t win = std::min<std::size_t>(window, static_cast<std::size_t>(m.config.seq_len));
     for (std::size_t at = 0; at < tokens.size(); at += win) {
       llama_session s(m);
@@ -159,13 +143,6 @@ struct calibration_set {
   double ppl(const llama_model& m) const { return perplexity(m, tokens, nullptr, window).ppl; }
 };
 
-/// The block criterion of a depth step.
-inline block_criterion depth_criterion(const recipe_step& st, calibration_set& cal) {
-  if (st.criterion == "ppl") return ppl_drop_criterion([&cal](const llama_model& m) { return cal.ppl(m); });
-  if (st.criterion == "magnitude") return magnitude_criterion();
-  return [&cal](llama_model& m) { return taylor_block_scores(m, cal.windows(m)); };
-}
-
 /// Applies one step to m.
 inline std::vector<layer_change> apply_recipe_step(const recipe_step& st, llama_model& m,
                                                  const std::function<bool(const std::string&)>& select,
@@ -177,15 +154,23 @@ inline std::vector<layer_change> apply_recipe_step(const recipe_step& st, llama_
       if (st.ggml_spec.imatrix) stats = &cal.channel_stats(m);
       return quantize_linears_ggml(m, st.ggml_spec, select, stats);
     }
-    case recipe_step::depth: {
-      const bool plus = st.criterion == "taylor+";
-      const std::size_t keep = plus ? 1 : 0;
-      const auto crit = depth_criterion(st, cal);
-      const auto removed = st.iterative ? depth_prune_iterative(m, st.n, crit, keep, keep)
-                                        : depth_prune(m, st.n, crit, keep, keep);
+    case recipe_step::structural: {
+      llama_block_model::calibration c;
+      if (st.prune.criterion == prune::criterion_kind::ppl_drop) c.metric = [&cal](const llama_model& x) { return cal.ppl(x); };
+      if (st.prune.criterion == prune::criterion_kind::taylor || st.prune.criterion == prune::criterion_kind::taylor_plus)
+        c.windows = cal.windows(m);
+      if (st.prune.needs_statistics()) {
+        c.capture = [&cal](const llama_model& x) { return &cal.channel_stats(x); };
+        c.stats = &cal.channel_stats(m);
+      }
+      llama_block_model bm(m, c);
+      const prune::model_prune_result r = prune::prune_model(bm, st.prune);
       std::vector<layer_change> out;
-      for (std::size_t b : removed)
-        out.push_back({"blk." + std::to_string(b), "removed", "", false, "block removed (" + st.criterion + ")"});
+      for (std::size_t b : r.removed_blocks)
+        out.push_back({"blk." + std::to_string(b), "removed", "", false,
+                       std::string("block removed (") + prune::to_string(st.prune.criterion) + ")"});
+      if (r.ffn_width) out.push_back({"ffn", "width " + std::to_string(r.ffn_width), "", false, "feed-forward neurons kept per block"});
+      if (r.kv_heads) out.push_back({"attention", "kv heads " + std::to_string(r.kv_heads), "", false, "KV heads kept per block"});
       return out;
     }
     case recipe_step::lowrank: {
@@ -195,8 +180,8 @@ inline std::vector<layer_change> apply_recipe_step(const recipe_step& st, llama_
       return lowrank_linears(m, st.lr, blocks_only, stats);
     }
     case recipe_step::masked: {
-      const calibration_capture* stats = st.mask_spec.criterion == "wanda" ? &cal.channel_stats(m) : nullptr;
-      return prune_linears_masked(m, st.mask_spec, select, stats);
+      const calibration_capture* stats = st.prune.criterion == prune::criterion_kind::wanda ? &cal.channel_stats(m) : nullptr;
+      return prune_linears_masked(m, mask_prune_spec(st.prune), select, stats);
     }
     case recipe_step::kmeans: return kmeans_linears(m, st.text.substr(6), select);
     case recipe_step::slice: {
@@ -208,11 +193,6 @@ inline std::vector<layer_change> apply_recipe_step(const recipe_step& st, llama_
                     r.new_dim, st.slice_opt.mode == slicegpt_options::rotation::global ? "one global" : "per-norm",
                     lo, hi);
       return {{"residual", buf, "", false, "SliceGPT"}};
-    }
-    case recipe_step::ffn: {
-      const calibration_capture* stats = st.criterion == "magnitude" ? nullptr : &cal.channel_stats(m);
-      const std::size_t kept = prune_ffn_width(m, st.fraction, st.criterion, stats);
-      return {{"ffn", "width " + std::to_string(kept), "", false, "feed-forward neurons kept per block"}};
     }
   }
   return {};

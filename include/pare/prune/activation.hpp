@@ -9,6 +9,11 @@
 // turns them into importance scores with the pare/prune convention (higher = keep):
 //   activation_metric::apoz      score = 1 − APoZ   (mostly-zero neurons are pruned first)
 //   activation_metric::mean_abs  score = mean |x|
+//   activation_metric::l2        score = √Σ x² (the input's L2 norm over the tokens)
+// APoZ suits ReLU layers, whose zero outputs mark inactive neurons; the SwiGLU output of
+// a gated FFN is negative about half the time whatever the neuron's worth (measured
+// 0.48-0.50 on stories260K), so there APoZ measures sign: use mean_abs or l2
+// (pare/prune/model_criteria.hpp refuses apoz on gated FFNs).
 // On ffn_down the inputs are the FFN neurons (SwiGLU outputs), so these scores rank the
 // rows of ffn_gate / ffn_up and the columns of ffn_down together: pass
 // keep_at_sparsity(scores, s) to a structured shrink (pare/model/surgery.hpp shrink_ffn).
@@ -50,7 +55,7 @@ inline score_vector mean_abs(const linear_input_stats& stats) {
 }
 
 /// Which activation statistic ranks the neurons.
-enum class activation_metric { apoz, mean_abs };
+enum class activation_metric { apoz, mean_abs, l2 };
 
 /// Criterion: neuron importance from activation statistics (see the essay above).
 struct network_trimming {
@@ -61,7 +66,8 @@ struct network_trimming {
     if (metric == activation_metric::mean_abs) return mean_abs(stats);
     detail::check_activation_stats("pare::prune::network_trimming", stats);
     score_vector s(stats.in_features);
-    for (std::size_t j = 0; j < s.size(); ++j) s[j] = static_cast<float>(1.0 - stats.apoz(j));
+    for (std::size_t j = 0; j < s.size(); ++j)
+      s[j] = static_cast<float>(metric == activation_metric::l2 ? stats.l2_norm(j) : 1.0 - stats.apoz(j));
     return s;
   }
 };

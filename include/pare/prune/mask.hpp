@@ -3,8 +3,8 @@
 
 // A mask has the shape of the weight it prunes ([out_features, in_features]); entry
 // (i, j) is kept (1) or pruned (0). Builders (ranking and counts: pare/prune/scores.hpp):
-//   unstructured(scores, s, scope::per_row)  each row prunes ⌊s·cols⌋ of its entries
-//   unstructured(scores, s, scope::global)   ⌊s·rows·cols⌋ entries over the whole matrix
+//   unstructured_mask(scores, s, scope::per_row)  each row prunes ⌊s·cols⌋ of its entries
+//   unstructured_mask(scores, s, scope::global)   ⌊s·rows·cols⌋ entries over the whole matrix
 //   row_mask / column_mask(rows, cols, keep) whole rows (output neurons) or columns
 //                                            (input channels) from a keep-list
 //   nm_mask (pare/prune/nm.hpp), head masks (pare/prune/heads.hpp)
@@ -108,8 +108,8 @@ inline void apply(const mask& m, const matrix_view<float>& w) {
 /// Unstructured mask at `sparsity` over per-weight scores (ranking and count:
 /// pare/prune/scores.hpp). per_row: every row prunes exactly ⌊s·cols⌋; global: exactly
 /// ⌊s·rows·cols⌋ in all. argument_error for a sparsity outside [0, 1), value_error for NaN.
-inline mask unstructured(const matrix_view<const float>& scores, double sparsity, scope sc) {
-  const char* where = "pare::prune::unstructured";
+inline mask unstructured_mask(const matrix_view<const float>& scores, double sparsity, scope sc) {
+  const char* where = "pare::prune::unstructured_mask";
   detail::check_sparsity(where, sparsity);
   detail::check_no_nan(where, "scores", scores);
   const std::size_t rows = scores.rows(), cols = scores.cols();

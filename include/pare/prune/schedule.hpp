@@ -1,7 +1,14 @@
-// Pruning schedules: one-shot, mask extension, iterative prune-and-rescore, the gradual cubic schedule (Zhu & Gupta), and the L1 proximal soft-threshold step.
+// Pruning schedules: the schedule policies (one_shot, iterative, gradual), mask extension, iterative prune-and-rescore, the cubic schedule (Zhu & Gupta), and the L1 proximal soft-threshold step.
 #pragma once
 
-// one_shot(criterion, w, s, scope)        scores once, prunes to s at once
+// Schedule policies (the third slot of pruner<Criterion, Granularity, Schedule>):
+//   one_shot                               score once, prune to the target at once
+//   iterative{steps}                       reach the target in `steps` equal increments,
+//                                          re-scoring the (partly pruned) weights or model
+//                                          before each
+//   gradual{cubic_schedule}                during training: at each pruning step t, extend
+//                                          the mask to cubic_schedule::sparsity_at(t)
+// Building blocks:
 // extend(mask, scores, s, scope, max_new)  keeps what `mask` pruned pruned and prunes the
 //                                          least important kept entries until ⌊s·n⌋ are
 //                                          pruned (per row or in all), at most max_new
@@ -24,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -35,13 +43,11 @@
 PARE_NAMESPACE_BEGIN
 namespace prune {
 
-/// Scores w once with `criterion` (a policy type: score_matrix operator()(w)) and
-/// returns unstructured(scores, sparsity, sc).
-template <class Criterion>
-mask one_shot(const Criterion& criterion, const matrix_view<const float>& w, double sparsity, scope sc) {
-  detail::check_sparsity("pare::prune::one_shot", sparsity);
-  const score_matrix s = criterion(w);
-  return unstructured(s.view(), sparsity, sc);
+/// The runtime form of a schedule policy.
+enum class schedule_kind { one_shot, iterative, gradual };
+
+inline const char* to_string(schedule_kind k) noexcept {
+  return k == schedule_kind::one_shot ? "one_shot" : k == schedule_kind::iterative ? "iterative" : "gradual";
 }
 
 /// `current` with more entries pruned: the least important of its kept entries (by
@@ -167,6 +173,29 @@ struct cubic_schedule {
     return t >= start_step && t <= end_step() && (t - start_step) % interval == 0;
   }
 };
+
+/// Schedule policy: score once, prune to the target at once.
+struct one_shot {
+  static constexpr schedule_kind kind = schedule_kind::one_shot;
+};
+
+/// Schedule policy: `steps` equal increments, re-scoring before each.
+struct iterative {
+  static constexpr schedule_kind kind = schedule_kind::iterative;
+  std::size_t steps = 2;
+};
+
+/// Schedule policy: the mask grows during training along a cubic schedule.
+struct gradual {
+  static constexpr schedule_kind kind = schedule_kind::gradual;
+  cubic_schedule schedule{};
+};
+
+template <class T>
+struct is_schedule : std::bool_constant<std::is_same_v<T, one_shot> || std::is_same_v<T, iterative> ||
+                                         std::is_same_v<T, gradual>> {};
+template <class T>
+inline constexpr bool is_schedule_v = is_schedule<T>::value;
 
 /// L1 proximal step in place: w ← sign(w)·max(|w| − λ·η, 0), computed in double and
 /// rounded to float once. Returns how many weights are zero afterwards. argument_error

@@ -23,8 +23,13 @@ class taylor {
  public:
   static constexpr const char* name = "taylor";
 
-  explicit taylor(const matrix_view<const float>& grad) : gf_(grad), is_double_(false) {}
-  explicit taylor(const matrix_view<const double>& grad) : gd_(grad), is_double_(true) {}
+  /// Without a gradient: for model granularities, where the model supplies gradients
+  /// (pare/prune/block_model.hpp); scoring a matrix then is an argument_error.
+  taylor() = default;
+  explicit taylor(const matrix_view<const float>& grad) : gf_(grad), is_double_(false), has_grad_(true) {}
+  explicit taylor(const matrix_view<const double>& grad) : gd_(grad), is_double_(true), has_grad_(true) {}
+
+  bool has_gradient() const noexcept { return has_grad_; }
 
   shape_t grad_shape() const { return is_double_ ? gd_.shape() : gf_.shape(); }
 
@@ -32,6 +37,9 @@ class taylor {
   /// gradient agree; value_error naming 'w' or 'grad' for a non-finite entry.
   score_matrix operator()(const matrix_view<const float>& w) const {
     const char* where = "pare::prune::taylor";
+    if (!has_grad_)
+      pare::detail::fail<argument_error>(where, ": argument 'grad': expected the gradient ∂L/∂w of w's shape (taylor(grad)), "
+                                                "got none");
     check_same_shape("pare::prune::taylor: arguments 'w' and 'grad'", w.shape(), grad_shape());
     detail::check_finite(where, "w", w);
     if (is_double_) detail::check_finite(where, "grad", gd_);
@@ -48,7 +56,8 @@ class taylor {
  private:
   matrix_view<const float> gf_;
   matrix_view<const double> gd_;
-  bool is_double_;
+  bool is_double_ = false;
+  bool has_grad_ = false;
 };
 
 }  // namespace prune

@@ -5,7 +5,7 @@
 //   score(i, j) = |w(i, j)| · ‖X_j‖₂,   ‖X_j‖₂ = √Σ_t x_tj²  over the calibration tokens t
 // read from the linear_input_stats of the same layer
 // (pare/stats/linear_input_stats.hpp: sum_sq[j] = Σ_t x_tj², so ‖X_j‖₂ = √sum_sq[j]). The
-// paper compares scores within each output row: use unstructured(scores, s,
+// paper compares scores within each output row: use unstructured_mask(scores, s,
 // scope::per_row). Products are formed in double and rounded to float once.
 
 #include <cmath>
