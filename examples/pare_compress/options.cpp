@@ -22,6 +22,7 @@ a fresh copy of the model; a first row "fp32" is always measured as the baseline
   prune:unstructured:<s>:<magnitude|wanda>   prune:nm:<n>:<m>:<magnitude|wanda>
   prune:depth:<n>:<ppl|taylor|taylor+|magnitude>[:iter]   prune:ffn:<fraction>:<magnitude|activation|apoz>
   slicegpt:<fraction>[:global]    e.g. slicegpt:0.25
+  gptq:<config>[:actorder][:damp=<l>][:block=<B>]   GPTQ into pare's formats, e.g. gptq:int4:g32:asym
 Models: llama2.c checkpoints (with --tokenizer, default tok512.bin beside them), GGUF (llama),
 safetensors (file mode); the reader is chosen by the file's first bytes. Without --model,
 stories260K.bin is looked for in $PARE_DATA_DIR/models, the build's data folder,

@@ -40,6 +40,7 @@ struct work_estimate {
   double speed() const { return 3 * window + 4 * 144; }
   double step(const pare::recipe_step& st) const {
     if (!st.needs_calibration()) return window;
+    if (st.kind == pare::recipe_step::gptq) return window + calib * (4 * blocks + 1);  // a pass per layer group
     const bool per_block = st.kind != pare::recipe_step::quant && st.kind != pare::recipe_step::ggml &&
                            st.kind != pare::recipe_step::kmeans && st.kind != pare::recipe_step::lowrank &&
                            st.kind != pare::recipe_step::masked && st.kind != pare::recipe_step::slice;

@@ -3,7 +3,7 @@
 
 // Users include this (or pare/pare_core.hpp without LAPACK); pare's own headers include
 // what they use. The parts listed here need LAPACKE/CBLAS (CMake target pare::linalg):
-// SVD, randomized SVD, PCA, activation-aware low rank, SliceGPT.
+// SVD, randomized SVD, PCA, activation-aware low rank, GPTQ, SliceGPT.
 
 #include "pare/pare_core.hpp"
 
@@ -19,7 +19,12 @@
 #include "pare/lowrank/randomized_svd.hpp"
 #include "pare/lowrank/svd.hpp"
 
+// solvers: error-compensating layer solvers over a layer Hessian (GPTQ)
+#include "pare/solvers/gptq.hpp"
+#include "pare/solvers/layer_hessian.hpp"
+
 // pipeline: methods applied across a model
+#include "pare/pipeline/gptq_linears.hpp"
 #include "pare/pipeline/lowrank_linears.hpp"
 #include "pare/pipeline/recipe.hpp"
 #include "pare/pipeline/slicegpt.hpp"

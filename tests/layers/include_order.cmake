@@ -10,7 +10,7 @@ set(rank_core 0)
 set(rank_kernels 1)
 set(rank_linalg 1)      # LAPACK wrappers: beside kernels, below everything that factorizes
 set(rank_stats 2)
-set(rank_methods 3)     # quant prune lowrank share distill merge
+set(rank_methods 3)     # quant prune lowrank share distill merge solvers
 set(rank_ggml 4)
 set(rank_io 5)
 set(rank_model 6)
@@ -20,7 +20,7 @@ set(rank_umbrella 9)
 function(layer_of path out)
   if(path MATCHES "^(version\\.hpp|core/)")
     set(${out} core PARENT_SCOPE)
-  elseif(path MATCHES "^(quant|prune|lowrank|share|distill|merge)/")
+  elseif(path MATCHES "^(quant|prune|lowrank|share|distill|merge|solvers)/")
     set(${out} methods PARENT_SCOPE)
   elseif(path MATCHES "^(kernels|linalg|stats|ggml|io|model|train|pipeline)/")
     string(REGEX REPLACE "/.*" "" l "${path}")

@@ -1,4 +1,4 @@
-// LAPACKE / CBLAS bindings for pare/lowrank/: typed (float, double) gesdd, syevd, geqrf+orgqr, potrf, trtrs and gemm, failures as pare::error.
+// LAPACKE / CBLAS bindings for pare/lowrank/ and pare/solvers/: typed (float, double) gesdd, syevd, geqrf+orgqr, potrf, potri, trtri, trtrs and gemm, failures as pare::error.
 #pragma once
 
 // pare/lowrank/ does no linear algebra of its own: SVD, QR and Cholesky are LAPACK's
@@ -110,6 +110,38 @@ lapack_int potrf_lower(const char* where, std::size_t n, T* a) {
   return info;
 }
 
+/// Inverse in place of the symmetric positive definite n×n array whose Cholesky factor
+/// potrf_lower left in `a`: on return the column-major lower triangle holds A⁻¹ (the strict
+/// upper triangle is untouched). Error if the factor is singular.
+template <class T>
+void potri_lower(const char* where, std::size_t n, T* a) {
+  static_assert(is_lapack_real<T>, "potri_lower: float or double");
+  if (n == 0) return;
+  const lapack_int ni = to_int(where, "n", n);
+  lapack_int info;
+  if constexpr (std::is_same_v<T, float>)
+    info = LAPACKE_spotri(LAPACK_COL_MAJOR, 'L', ni, a, ni);
+  else
+    info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', ni, a, ni);
+  if (info != 0) detail::fail<error>(where, ": LAPACK ?potri failed (info ", info, "): singular Cholesky factor");
+}
+
+/// Inverse in place of the column-major lower triangular n×n L (non-unit diagonal): on
+/// return the lower triangle holds L⁻¹ (the strict upper triangle is untouched). Error if L
+/// is singular.
+template <class T>
+void trtri_lower(const char* where, std::size_t n, T* a) {
+  static_assert(is_lapack_real<T>, "trtri_lower: float or double");
+  if (n == 0) return;
+  const lapack_int ni = to_int(where, "n", n);
+  lapack_int info;
+  if constexpr (std::is_same_v<T, float>)
+    info = LAPACKE_strtri(LAPACK_COL_MAJOR, 'L', 'N', ni, a, ni);
+  else
+    info = LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'L', 'N', ni, a, ni);
+  if (info != 0) detail::fail<error>(where, ": LAPACK ?trtri failed (info ", info, "): singular triangular factor");
+}
+
 /// Solves op(L)·X = B in place (B column-major n×nrhs, ld n) for the column-major lower
 /// triangular n×n L; trans 'N' (L) or 'T' (Lᵀ). Error if L is singular.
 template <class T>
@@ -139,6 +171,22 @@ void gemm(const char* where, bool ta, bool tb, std::size_t m, std::size_t n, std
     cblas_sgemm(CblasRowMajor, opa, opb, mi, ni, ki, alpha, a, lda, b, ldb, beta, c, ni);
   else
     cblas_dgemm(CblasRowMajor, opa, opb, mi, ni, ki, alpha, a, lda, b, ldb, beta, c, ni);
+}
+
+/// The same product on row-major submatrices: lda, ldb, ldc are the row strides (in
+/// elements) of the arrays A, B and C point into.
+template <class T>
+void gemm_strided(const char* where, bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha,
+                  const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+  static_assert(is_lapack_real<T>, "gemm_strided: float or double");
+  if (m == 0 || n == 0) return;
+  const lapack_int mi = to_int(where, "m", m), ni = to_int(where, "n", n), ki = to_int(where, "k", k);
+  const lapack_int la = to_int(where, "lda", lda), lb = to_int(where, "ldb", ldb), lc = to_int(where, "ldc", ldc);
+  const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, opa, opb, mi, ni, ki, alpha, a, la, b, lb, beta, c, lc);
+  else
+    cblas_dgemm(CblasRowMajor, opa, opb, mi, ni, ki, alpha, a, la, b, lb, beta, c, lc);
 }
 
 }  // namespace lapack

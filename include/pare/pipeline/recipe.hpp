@@ -4,6 +4,12 @@
 // Steps (a recipe is a comma-separated list, applied in order):
 //   quant:<config>                     pare's linear quantization (quant_config grammar)
 //   quant:ggml:<type>[:imatrix]        llama.cpp's block formats (importance from calibration)
+//   gptq:<config>[:actorder][:damp=<λ>][:block=<B>]
+//                                      GPTQ into pare's linear formats (quant_config grammar),
+//                                      layer by layer behind the already quantized layers
+//                                      (pare/pipeline/gptq_linears.hpp); act-order with static
+//                                      groups, dampening λ·mean(diag H) (default 0.01), lazy
+//                                      batch of B columns (default 128)
 //   prune:<prune_spec>                 pare/prune/prune_spec.hpp's grammar. Model granularities
 //                                      change the model's shape: depth:<n>:<ppl|taylor|taylor+|
 //                                      magnitude>[:iter] removes n blocks (ppl: perplexity of the
@@ -28,6 +34,7 @@
 // windows feed PPL-drop and Taylor.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -38,6 +45,7 @@
 #include "pare/model/calibration.hpp"
 #include "pare/pipeline/quantize_linears.hpp"
 #include "pare/pipeline/ggml_quantize_linears.hpp"
+#include "pare/pipeline/gptq_linears.hpp"
 #include "pare/model/perplexity.hpp"
 #include "pare/pipeline/lowrank_linears.hpp"
 #include "pare/pipeline/mask_prune_linears.hpp"
@@ -50,20 +58,21 @@
 PARE_NAMESPACE_BEGIN
 
 struct recipe_step {
-  enum kind_t { quant, ggml, structural, kmeans, lowrank, masked, slice } kind = quant;
+  enum kind_t { quant, ggml, structural, kmeans, lowrank, masked, slice, gptq } kind = quant;
   std::string text;
   quant_config cfg;
   ggml_quant_spec ggml_spec;
   prune::prune_spec prune;  ///< structural (depth, ffn, heads) and masked steps
   lowrank_spec lr;
   slicegpt_options slice_opt;
+  solvers::gptq_options gptq_opt;
 
   bool writes_gguf() const {
-    return kind != quant && kind != kmeans && kind != lowrank &&
+    return kind != quant && kind != gptq && kind != kmeans && kind != lowrank &&
            !(kind == slice && slice_opt.mode == slicegpt_options::rotation::per_point);
   }
   bool needs_calibration() const {
-    return (kind == ggml && ggml_spec.imatrix) || ((kind == structural || kind == masked) && prune.needs_calibration()) ||
+    return kind == gptq || (kind == ggml && ggml_spec.imatrix) || ((kind == structural || kind == masked) && prune.needs_calibration()) ||
            (kind == lowrank && lr.method != lowrank_method::plain) || kind == slice;
   }
 };
@@ -80,6 +89,34 @@ inline recipe_step parse_recipe_step(const std::string& step) {
     st.ggml_spec = ggml_quant_spec::parse(step.substr(11));
   } else if (step.rfind("quant:", 0) == 0) {
     st.cfg = quant_config::parse(step.substr(6));
+  } else if (step.rfind("gptq:", 0) == 0) {
+    st.kind = recipe_step::gptq;
+    std::string cfg;
+    for (const std::string& t : split(step.substr(5), ':')) {
+      auto number = [&](const std::string& key) {
+        char* end = nullptr;
+        const std::string v = t.substr(key.size());
+        const double x = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end != '\0') bad("expected a number after '" + key + "', got '" + v + "'");
+        return x;
+      };
+      if (t == "actorder") {
+        st.gptq_opt.act_order = true;
+      } else if (t.rfind("damp=", 0) == 0) {
+        st.gptq_opt.hessian.dampening = number("damp=");
+        if (!(st.gptq_opt.hessian.dampening >= 0.0) || !std::isfinite(st.gptq_opt.hessian.dampening))
+          bad("expected damp=<λ> with a finite λ >= 0");
+      } else if (t.rfind("block=", 0) == 0) {
+        const double b = number("block=");
+        if (!(b >= 1.0 && b <= 65536.0) || b != std::floor(b)) bad("expected block=<B> with an integer B in [1, 65536]");
+        st.gptq_opt.block_size = static_cast<std::size_t>(b);
+      } else {
+        cfg += (cfg.empty() ? "" : ":") + t;
+      }
+    }
+    if (cfg.empty()) bad("expected gptq:<config>[:actorder][:damp=<λ>][:block=<B>], e.g. gptq:int4:g32:asym");
+    st.cfg = quant_config::parse(cfg);
+    if (st.cfg.rounding != rounding_kind::nearest_even) bad("GPTQ chooses each code itself: stochastic rounding does not apply");
   } else if (step.rfind("prune:", 0) == 0) {
     st.prune = prune::prune_spec::parse(step.substr(6));
     if (st.prune.schedule == prune::schedule_kind::gradual) bad("the gradual schedule needs a training loop");
@@ -106,7 +143,7 @@ inline recipe_step parse_recipe_step(const std::string& step) {
     st.kind = recipe_step::kmeans;
     (void)kmeans_config::parse(step.substr(6));  // validates
   } else {
-    bad("expected quant:<config>, quant:ggml:<type>, prune:…, lowrank:…, slicegpt:… or share:kmeans:…");
+    bad("expected quant:<config>, quant:ggml:<type>, gptq:<config>, prune:…, lowrank:…, slicegpt:… or share:kmeans:…");
   }
   return st;
 }
@@ -149,6 +186,7 @@ inline std::vector<layer_change> apply_recipe_step(const recipe_step& st, llama_
                                                  calibration_set& cal) {
   switch (st.kind) {
     case recipe_step::quant: return quantize_linears(m, st.cfg, select);
+    case recipe_step::gptq: return gptq_linears(m, st.cfg, cal.windows(m), st.gptq_opt, select).changes;
     case recipe_step::ggml: {
       const calibration_capture* stats = nullptr;
       if (st.ggml_spec.imatrix) stats = &cal.channel_stats(m);
