@@ -23,11 +23,17 @@ a fresh copy of the model; a first row "fp32" is always measured as the baseline
   prune:depth:<n>:<ppl|taylor|taylor+|magnitude>[:iter]   prune:ffn:<fraction>:<magnitude|activation|apoz>
   slicegpt:<fraction>[:global]    e.g. slicegpt:0.25
   gptq:<config>[:actorder][:damp=<l>][:block=<B>]   GPTQ into pare's formats, e.g. gptq:int4:g32:asym
+  awq:<config>[:noclip][:grid=<G>]   awq+gptq:<config>[...]   AWQ scales (+ GPTQ), e.g. awq:int4:g128:asym
+  sparsegpt:<sparsity>[:<config>]   sparsegpt:<n>:<m>[:<config>]   e.g. sparsegpt:0.5  sparsegpt:2:4  sparsegpt:0.5:int4:g32:asym
+Calibration (gptq, awq, imatrix, wanda, ppl, taylor, slicegpt): the first --calib-windows windows of
+--calib-window tokens of --calib (default 128 x 512 tokens of text/tinystories_val_tail.txt).
 Models: llama2.c checkpoints (with --tokenizer, default tok512.bin beside them), GGUF (llama),
 safetensors (file mode); the reader is chosen by the file's first bytes. Without --model,
 stories260K.bin is looked for in $PARE_DATA_DIR/models, the build's data folder,
 ../shared/data/models and the current folder.
 --out PATH.gguf writes the model of the one --recipe (steps GGUF has types for) as GGUF.
+--plot FILE.svg (evaluate mode) charts every row's perplexity against its bits/weight, the rows no
+    other row beats on both joined as the Pareto front (log perplexity axis past a 3x range).
 --model X.safetensors --recipe quant:<config> --out Y.safetensors: compressed-tensors
     pack-quantized file (file mode).
 --no-eval (GGUF input, with --out): converts tensor by tensor like llama.cpp's quantize, no
@@ -85,12 +91,21 @@ void add_options(CLI::App& app, options& o) {
   app.add_option("--text", o.text, "evaluated text (default: text/tinystories_val_head.txt of the data folder)")
       ->check(non_empty_path)->type_name("PATH")->multi_option_policy(last);
   app.add_option("--calib", o.calib,
-                 "calibration text (default: text/tinystories_sample_cs336.txt, not part of the evaluated text)")
+                 "calibration text (default: text/tinystories_val_tail.txt, disjoint from the evaluated text)")
       ->check(non_empty_path)->type_name("PATH")->multi_option_policy(last);
+  app.add_option("--calib-windows", o.calib_windows,
+                 "calibrate on the first N windows of the calibration text (default 128; 0: all of it)")
+      ->check(count_in(0, no_limit, ""))->type_name("N")->multi_option_policy(last);
+  app.add_option("--calib-window", o.calib_window,
+                 "tokens per calibration window (default: --window, capped at the model's context)")
+      ->check(count_in(2, no_limit, " (tokens per calibration window)"))->type_name("L")->multi_option_policy(last);
   app.add_option("--recipe", o.recipes, "a report row: steps applied in order (repeatable)")
       ->type_name("STEP[,STEP...]")->allow_extra_args(false);
   app.add_option("--out", o.out, "write the compressed model (.gguf, or .safetensors in file mode)")
       ->check(non_empty_path)->type_name("PATH")->multi_option_policy(last);
+  app.add_option("--plot", o.plot,
+                 "write an SVG chart: perplexity against bits/weight of every row, fp32 baseline, Pareto front")
+      ->check(non_empty_path)->type_name("FILE.svg")->multi_option_policy(last);
   app.add_option("--threads", o.threads, "threads of pare's pool (default: PARE_NUM_THREADS or all cores)")
       ->check(count_in(0, pare::thread_pool::max_threads, ""))->type_name("N")->multi_option_policy(last);
   app.add_option("--report", o.report, "stdout report format (default md)")

@@ -21,12 +21,15 @@ class usage_error : public std::runtime_error {
 /// together (files, recipes, output) is the plan's to check (plan.hpp).
 struct options {
   std::string model, tokenizer, text, calib, out;  ///< empty: not given
+  std::string plot;                                ///< --plot FILE.svg (empty: not given)
   std::string report = "md";                       ///< md | json
   std::vector<std::string> recipes;                ///< one report row each (steps comma-separated)
   std::vector<std::string> include, exclude;       ///< tensor-name globs (fnmatch)
   std::size_t threads = 0;                         ///< 0: PARE_NUM_THREADS or the machine's
   std::size_t max_tokens = 0;                      ///< 0: the whole text
   std::size_t window = 512;                        ///< the perplexity protocol's window
+  std::size_t calib_windows = 128;                 ///< calibration windows (0: the whole --calib text)
+  std::size_t calib_window = 0;                    ///< tokens per calibration window (0: --window)
   bool no_eval = false;                            ///< file mode (GGUF input)
   int sensitivity = -1;                            ///< -1: with the default table, 0 off, 1 on
 };

@@ -1,6 +1,8 @@
 // plan: pare-compress's checks before any long work, and the inputs they open (model, tokenizer, texts, recipes, output).
 #include "plan.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fnmatch.h>
@@ -52,7 +54,8 @@ const std::vector<std::string> default_recipes = {
     "prune:nm:2:4:wanda",               "lowrank:energy=0.9",           "lowrank:energy=0.9:asvd",
     "lowrank:energy=0.9:whiten",        "lowrank:energy=0.95",          "lowrank:energy=0.95:asvd",
     "lowrank:energy=0.95:whiten",       "slicegpt:0.1",                 "slicegpt:0.25",
-    "slicegpt:0.1:global",              "slicegpt:0.25:global"};
+    "slicegpt:0.1:global",              "slicegpt:0.25:global",         "gptq:int4:g32:asym:mse",
+    "awq:int4:g32:asym",                "sparsegpt:0.5:per_row",        "sparsegpt:2:4"};
 
 std::string extension_of(const std::string& path) { return fs::path(path).extension().string(); }
 
@@ -65,6 +68,26 @@ void check_out_options(const options& o) {
   if (o.recipes.size() > 1)
     throw usage_error("--out: expected at most one --recipe (the model written is that recipe's), got " +
                       std::to_string(o.recipes.size()));
+}
+
+/// --plot's own rules: a .svg path, and an evaluation to chart (file mode measures no perplexity).
+void check_plot_options(const options& o) {
+  if (o.plot.empty()) return;
+  std::string ext = extension_of(o.plot);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  if (ext != ".svg")
+    throw usage_error("--plot '" + o.plot + "': expected a .svg path (the chart is SVG), got " +
+                      (ext.empty() ? std::string("no extension") : "'" + ext + "'"));
+  if (o.no_eval)
+    throw usage_error("--plot: expected rows with perplexity to chart (an evaluation), got --no-eval (file mode "
+                      "measures no perplexity)");
+}
+
+/// File modes measure no perplexity: --plot, given, is refused with the reason (`got`).
+void refuse_plot_in_file_mode(const options& o, const std::string& got) {
+  if (!o.plot.empty())
+    throw usage_error("--plot: expected rows with perplexity to chart (an evaluation), got " + got +
+                      " (file mode measures no perplexity)");
 }
 
 /// Every --recipe parsed into steps; usage_error naming the recipe and the step.
@@ -129,15 +152,18 @@ const pare::recipe_step* single_step(const plan& p) {
   return p.steps.size() == 1 && p.steps[0].size() == 1 ? &p.steps[0][0] : nullptr;
 }
 
-/// The output: not an input, writable. Inputs are every file the run reads.
+/// The outputs (--out, --plot): not an input nor each other, writable. Inputs are every file the run reads.
 void check_output(const plan& p, const options& o) {
-  if (p.out.empty()) return;
+  if (p.out.empty() && p.plot.empty()) return;
   std::vector<named_path> inputs = {{"--model", p.model_path}};
   for (const named_path& f : {named_path{"--tokenizer", p.tokenizer_path.empty() ? o.tokenizer : p.tokenizer_path},
                               named_path{"--text", p.text_path.empty() ? o.text : p.text_path},
                               named_path{"--calib", p.calib_path.empty() ? o.calib : p.calib_path}})
     if (!f.path.empty()) inputs.push_back(f);
-  require_writable_output({"--out", p.out}, inputs);
+  if (!p.out.empty()) require_writable_output({"--out", p.out}, inputs);
+  if (p.plot.empty()) return;
+  if (!p.out.empty()) inputs.push_back({"--out", p.out});
+  require_writable_output({"--plot", p.plot}, inputs);
 }
 
 void plan_safetensors_file(plan& p, const options& o) {
@@ -146,6 +172,7 @@ void plan_safetensors_file(plan& p, const options& o) {
   const pare::recipe_step* st = single_step(p);
   if (!st || st->kind != pare::recipe_step::quant)
     throw usage_error("safetensors file mode: expected exactly one --recipe quant:<config> (pare integer formats)");
+  refuse_plot_in_file_mode(o, "a .safetensors --model '" + p.model_path + "'");
   p.how = mode::safetensors_file;
   check_output(p, o);
   p.safetensors = std::make_shared<const pare::safetensors_file>(pare::safetensors_file::open(p.model_path));
@@ -161,6 +188,8 @@ void plan_gguf_file(plan& p, const options& o) {
     throw usage_error("file mode: expected exactly one --recipe quant:ggml:<type>");
   if (st->ggml_spec.imatrix)
     throw usage_error("file mode: ':imatrix' needs calibration through a llama model (drop --no-eval)");
+  refuse_plot_in_file_mode(o, "a GGUF --model of architecture '" +
+                                  p.gguf->get_or<std::string>("general.architecture", "") + "', not llama");
   p.how = mode::gguf_file;
   check_output(p, o);
 }
@@ -210,7 +239,7 @@ evaluation_inputs evaluation_inputs_of(const plan& p, const options& o) {
   in.calib_user = calibration_user(p);
   if (!in.calib_user.empty())
     in.calib = {o.calib.empty() ? "calibration text (the default; pass --calib)" : "--calib",
-                o.calib.empty() ? data_file(p.model_path, "text/tinystories_sample_cs336.txt") : o.calib};
+                o.calib.empty() ? data_file(p.model_path, "text/tinystories_val_tail.txt") : o.calib};
   return in;
 }
 
@@ -224,13 +253,16 @@ void load_text(plan& p, const named_path& f, std::size_t max_tokens) {
   if (max_tokens && p.tokens.size() > max_tokens) p.tokens.resize(max_tokens);
 }
 
-/// The calibration text's tokens: at least 2.
-void load_calibration(plan& p, const named_path& f, const std::string& user) {
+/// The calibration text's tokens: at least 2; the first --calib-windows windows of
+/// --calib-window tokens.
+void load_calibration(plan& p, const named_path& f, const std::string& user, const options& o) {
   p.calib_tokens = pare::protocol_tokens(*p.tok, read_text_file(f));
   if (p.calib_tokens.size() < 2)
     throw usage_error(f.what + " '" + f.path +
                       "': expected calibration text (a paragraph that is not blank: at least 2 tokens) for " + user +
                       ", got " + std::to_string(p.calib_tokens.size()) + " tokens");
+  if (o.calib_windows && p.calib_tokens.size() / p.calib_window > o.calib_windows)
+    p.calib_tokens.resize(o.calib_windows * p.calib_window);
 }
 
 void plan_evaluation(plan& p, const options& o) {
@@ -258,16 +290,20 @@ void plan_evaluation(plan& p, const options& o) {
   for (const named_path& f : {in.tokenizer, in.text, in.calib})
     if (!f.path.empty()) require_readable_file(f);
   check_output(p, o);
+  std::size_t context = 0;  // the model's context: calibration windows are capped at it
   if (p.gguf) {
     p.tok = std::make_shared<const pare::tokenizer>(pare::tokenizer_from_gguf(*p.gguf));
     p.n_layers = static_cast<std::size_t>(p.gguf->get_or<int>("llama.block_count", 0));
+    context = static_cast<std::size_t>(p.gguf->get_or<int>("llama.context_length", 0));
   } else {
     p.tok = std::make_shared<const pare::tokenizer>(
         pare::load_llama2c_tokenizer(in.tokenizer.path, p.checkpoint->config().vocab_size));
     p.n_layers = static_cast<std::size_t>(p.checkpoint->config().n_layers);
+    context = static_cast<std::size_t>(p.checkpoint->config().seq_len);
   }
+  if (context) p.calib_window = std::min(p.calib_window, context);
   load_text(p, in.text, o.max_tokens);
-  if (!in.calib.path.empty()) load_calibration(p, in.calib, in.calib_user);
+  if (!in.calib.path.empty()) load_calibration(p, in.calib, in.calib_user, o);
 }
 
 }  // namespace
@@ -278,11 +314,14 @@ plan make_plan(const options& o) {
   if (o.max_tokens == 1)
     throw usage_error("--max-tokens: expected 0 (the whole text) or at least 2 (one predicted token), got '1'");
   check_out_options(o);
+  check_plot_options(o);
   p.recipes = o.recipes;
   p.steps = parse_recipes(o.recipes);
   p.window = o.window;
+  p.calib_window = o.calib_window ? o.calib_window : o.window;
   p.threads = o.threads;
   p.out = o.out;
+  p.plot = o.plot;
   p.report = o.report;
   p.include = o.include;
   p.exclude = o.exclude;

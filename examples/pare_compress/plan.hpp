@@ -61,7 +61,9 @@ struct plan {
   std::vector<std::vector<pare::recipe_step>> steps;  // recipes[i] parsed
   bool default_table = false, sensitivity = false;
   std::size_t window = 512, threads = 0;
+  std::size_t calib_window = 512;  // tokens per calibration window (capped at the model's context when used)
   std::string out, report = "md";
+  std::string plot;  // --plot FILE.svg, written after the run (evaluate mode only)
   std::vector<std::string> include, exclude;
 
   /// --include / --exclude as a tensor-name predicate (everything when both are empty).

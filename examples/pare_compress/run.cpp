@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <map>
 
+#include "plot.hpp"
 #include "progress.hpp"
+#include "pare/io/atomic_file.hpp"
 #include "pare/io/convert/gguf_quantize.hpp"
 #include "pare/io/convert/safetensors_quantize.hpp"
 #include "pare/io/gguf.hpp"
@@ -40,7 +42,8 @@ struct work_estimate {
   double speed() const { return 3 * window + 4 * 144; }
   double step(const pare::recipe_step& st) const {
     if (!st.needs_calibration()) return window;
-    if (st.kind == pare::recipe_step::gptq) return window + calib * (4 * blocks + 1);  // a pass per layer group
+    if (st.kind == pare::recipe_step::gptq || st.kind == pare::recipe_step::awq || st.kind == pare::recipe_step::sparsegpt)
+      return window + calib * 5;  // block-sequential: five block passes per block
     const bool per_block = st.kind != pare::recipe_step::quant && st.kind != pare::recipe_step::ggml &&
                            st.kind != pare::recipe_step::kmeans && st.kind != pare::recipe_step::lowrank &&
                            st.kind != pare::recipe_step::masked && st.kind != pare::recipe_step::slice;
@@ -141,6 +144,15 @@ void write_out(const plan& p, const pare::llama_model& m, const std::string& nam
   meter.note("[" + name + "] wrote " + p.out + " (" + std::to_string(std::filesystem::file_size(p.out)) + " bytes)");
 }
 
+/// --plot: the chart of the rows through a temporary renamed into place (a failure leaves no file).
+void write_plot(const plan& p, const evaluation& e, progress_meter& meter) {
+  const std::string svg = plot_svg(e);
+  pare::atomic_file f(p.plot);
+  f.write(svg.data(), svg.size());
+  f.commit();
+  meter.note("wrote " + p.plot + " (perplexity against bits/weight, " + std::to_string(svg.size()) + " bytes)");
+}
+
 std::string row_summary(const row& r, double base) {
   char b[160];
   std::snprintf(b, sizeof b, "%s: %.3f bits/weight, perplexity %.4f (%+.2f %%)", r.recipe.c_str(), r.bits_per_weight,
@@ -182,10 +194,11 @@ evaluation run_evaluation(const plan& p) {
   const work_estimate w(p);
   progress_meter meter(w.total(p), stderr_is_terminal());
   pare::calibration_set cal;
-  cal.window = p.window;
+  cal.window = p.calib_window;
   cal.tokens = p.calib_tokens;
   if (!cal.tokens.empty())
-    meter.note("[calibration] " + std::to_string(cal.tokens.size()) + " tokens of " + p.calib_path);
+    meter.note("[calibration] " + std::to_string(cal.tokens.size()) + " tokens of " + p.calib_path + " (windows of " +
+               std::to_string(cal.window) + ")");
 
   evaluation e;
   e.model_path = p.model_path;
@@ -213,6 +226,7 @@ evaluation run_evaluation(const plan& p) {
     e.blocks = block_sensitivity(p, cal, w, meter);
     meter.end_row("block sensitivity of " + std::to_string(e.blocks.size()) + " blocks");
   }
+  if (!p.plot.empty()) write_plot(p, e, meter);
   meter.finish();
   return e;
 }

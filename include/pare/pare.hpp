@@ -19,12 +19,19 @@
 #include "pare/lowrank/randomized_svd.hpp"
 #include "pare/lowrank/svd.hpp"
 
-// solvers: error-compensating layer solvers over a layer Hessian (GPTQ)
+// solvers: error-compensating layer solvers over calibration statistics (GPTQ, SparseGPT, AWQ)
+#include "pare/solvers/awq.hpp"
 #include "pare/solvers/gptq.hpp"
+#include "pare/solvers/sparsegpt.hpp"
 #include "pare/solvers/layer_hessian.hpp"
 
+// ggml: GPTQ whose output is a llama.cpp block format (needs the solvers above)
+#include "pare/ggml/gptq.hpp"
+
 // pipeline: methods applied across a model
+#include "pare/pipeline/awq_linears.hpp"
 #include "pare/pipeline/gptq_linears.hpp"
 #include "pare/pipeline/lowrank_linears.hpp"
 #include "pare/pipeline/recipe.hpp"
 #include "pare/pipeline/slicegpt.hpp"
+#include "pare/pipeline/sparsegpt_linears.hpp"

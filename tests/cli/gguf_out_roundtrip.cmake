@@ -1,7 +1,7 @@
 # cmake -P script: pare-compress --recipe RECIPE --out X.gguf, then pare-compress --model X.gguf; the perplexity, bytes and weights of the written file must equal the in-memory row's.
 # Variables: EXE (pare-compress), OUT (the .gguf path), RECIPE, MAX_TOKENS.
 file(REMOVE "${OUT}")
-execute_process(COMMAND "${EXE}" --max-tokens ${MAX_TOKENS} --recipe ${RECIPE} --out "${OUT}"
+execute_process(COMMAND "${EXE}" --max-tokens ${MAX_TOKENS} --calib-windows 4 --recipe ${RECIPE} --out "${OUT}"
                 RESULT_VARIABLE rc1 OUTPUT_VARIABLE out1 ERROR_VARIABLE err1)
 if(NOT rc1 EQUAL 0)
   message(FATAL_ERROR "pare-compress --out failed (${rc1}):\n${out1}\n${err1}")

@@ -74,59 +74,111 @@ class llama_session {
   /// Throws argument_error for a token id out of range or a batch past seq_len (nothing
   /// is changed then).
   void forward(const std::int32_t* tokens, std::size_t n, std::vector<float>& logits, bool all_logits = false) {
-    const llama_config& c = m_.config;
-    if (n == 0) detail::fail<argument_error>("llama_session::forward: argument 'n': expected at least 1 token, got 0");
-    if (pos_ + n > static_cast<std::size_t>(c.seq_len))
-      detail::fail<argument_error>("llama_session::forward: expected at most ", c.seq_len - static_cast<long>(pos_),
-                                   " more tokens (seq_len ", c.seq_len, ", position ", pos_, "), got ", n);
-    for (std::size_t t = 0; t < n; ++t)
-      if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
-        detail::fail<argument_error>("llama_session::forward: token ", t, ": expected an id in [0, ", c.vocab_size,
-                                     "), got ", tokens[t]);
-    const std::size_t dim = c.dim, vocab = c.vocab_size, hs = c.head_size();
+    check_positions("forward", n);
+    check_tokens(tokens, n);
     resize(n);
-    for (std::size_t t = 0; t < n; ++t)
-      std::copy(m_.token_embd.data() + static_cast<std::size_t>(tokens[t]) * dim,
-                m_.token_embd.data() + (static_cast<std::size_t>(tokens[t]) + 1) * dim, x_.data() + t * dim);
-    for (std::size_t l = 0; l < m_.blocks.size(); ++l) {
-      const llama_block& b = m_.blocks[l];
-      const std::string p = observer_ ? "blk." + std::to_string(l) + "." : std::string();
-      const std::size_t qd = b.n_heads * hs, kv = b.n_kv_heads * hs, hid = b.w1->out_features();
-      if (observer_) observer_->on_residual(l, false, matrix_view<const float>(x_.data(), n, dim));
-      rmsnorm(x_.data(), b.attn_norm.data(), n, dim, xb_.data());
-      run(p, "attn_q.weight", *b.wq, xb_.data(), n, dim, q_.data(), qd);
-      run(p, "attn_k.weight", *b.wk, xb_.data(), n, dim, k_.data(), kv);
-      run(p, "attn_v.weight", *b.wv, xb_.data(), n, dim, v_.data(), kv);
-      rope(q_.data(), n, qd);
-      rope(k_.data(), n, kv);
-      float* kc = key_cache_.data() + cache_offset_[l];
-      float* vc = value_cache_.data() + cache_offset_[l];
-      std::copy(k_.data(), k_.data() + n * kv, kc + pos_ * kv);
-      std::copy(v_.data(), v_.data() + n * kv, vc + pos_ * kv);
-      attention(b, kc, vc, n);
-      run(p, "attn_output.weight", *b.wo, att_.data(), n, qd, xb2_.data(), dim);
-      residual_add(b.attn_shortcut.get(), n, dim);
-      if (observer_) observer_->on_residual(l, true, matrix_view<const float>(x_.data(), n, dim));
-      rmsnorm(x_.data(), b.ffn_norm.data(), n, dim, xb_.data());
-      run(p, "ffn_gate.weight", *b.w1, xb_.data(), n, dim, h1_.data(), hid);
-      run(p, "ffn_up.weight", *b.w3, xb_.data(), n, dim, h3_.data(), hid);
-      for (std::size_t i = 0; i < n * hid; ++i) {
-        const float g = h1_[i];
-        h1_[i] = g * (1.0f / (1.0f + std::exp(-g))) * h3_[i];
-      }
-      run(p, "ffn_down.weight", *b.w2, h1_.data(), n, hid, xb2_.data(), dim);
-      residual_add(b.ffn_shortcut.get(), n, dim);
-    }
-    if (observer_) observer_->on_residual(m_.blocks.size(), false, matrix_view<const float>(x_.data(), n, dim));
-    const std::size_t first = all_logits ? 0 : n - 1, rows = n - first;
-    rmsnorm(x_.data() + first * dim, m_.output_norm.data(), rows, dim, xb_.data());
-    logits.resize(rows * vocab);
-    if (observer_) observer_->on_linear_input("output.weight", matrix_view<const float>(xb_.data(), rows, dim));
-    m_.output->forward(matrix_view<const float>(xb_.data(), rows, dim), matrix_view<float>(logits.data(), rows, vocab));
+    embed_rows(tokens, n, x_.data());
+    for (std::size_t l = 0; l < m_.blocks.size(); ++l) block(l, x_.data(), n);
+    head(x_.data(), n, logits, all_logits);
     pos_ += n;
   }
 
+  /// The token embeddings of `n` tokens into x [n, dim] (the residual stream entering
+  /// block 0). argument_error for an id out of range.
+  void embed(const std::int32_t* tokens, std::size_t n, float* x) const {
+    check_tokens(tokens, n);
+    embed_rows(tokens, n, x);
+  }
+
+  /// Runs block `l` on the residual stream x [n, dim] in place, for positions
+  /// pos()..pos()+n-1 (its key/value cache rows are written; pos() does not move).
+  /// Running every block in order after embed() and then head() is forward() exactly;
+  /// block-wise pipelines (pare/pipeline/sequential_linears.hpp) run one block over many
+  /// windows at a time with reset() between windows. argument_error for a block index
+  /// out of range or positions past seq_len.
+  void forward_block(std::size_t l, float* x, std::size_t n) {
+    if (l >= m_.blocks.size())
+      detail::fail<argument_error>("llama_session::forward_block: argument 'l': expected a block index below ",
+                                   m_.blocks.size(), ", got ", l);
+    check_positions("forward_block", n);
+    resize(n);
+    block(l, x, n);
+  }
+
+  /// The output norm and classifier on x [n, dim]: logits of every row ([n, vocab]) if
+  /// `all_logits`, else of the last row only. The observer sees output.weight's input.
+  void forward_head(const float* x, std::size_t n, std::vector<float>& logits, bool all_logits = false) {
+    if (n == 0) detail::fail<argument_error>("llama_session::forward_head: argument 'n': expected at least 1 row, got 0");
+    resize(n);
+    head(x, n, logits, all_logits);
+  }
+
  private:
+  void check_positions(const char* fn, std::size_t n) const {
+    const llama_config& c = m_.config;
+    if (n == 0) detail::fail<argument_error>("llama_session::", fn, ": argument 'n': expected at least 1 token, got 0");
+    if (pos_ + n > static_cast<std::size_t>(c.seq_len))
+      detail::fail<argument_error>("llama_session::", fn, ": expected at most ", c.seq_len - static_cast<long>(pos_),
+                                   " more tokens (seq_len ", c.seq_len, ", position ", pos_, "), got ", n);
+  }
+
+  void check_tokens(const std::int32_t* tokens, std::size_t n) const {
+    for (std::size_t t = 0; t < n; ++t)
+      if (tokens[t] < 0 || tokens[t] >= m_.config.vocab_size)
+        detail::fail<argument_error>("llama_session::forward: token ", t, ": expected an id in [0, ", m_.config.vocab_size,
+                                     "), got ", tokens[t]);
+  }
+
+  void embed_rows(const std::int32_t* tokens, std::size_t n, float* x) const {
+    const std::size_t dim = m_.config.dim;
+    for (std::size_t t = 0; t < n; ++t)
+      std::copy(m_.token_embd.data() + static_cast<std::size_t>(tokens[t]) * dim,
+                m_.token_embd.data() + (static_cast<std::size_t>(tokens[t]) + 1) * dim, x + t * dim);
+  }
+
+  /// Block l on the residual stream x [n, dim] (positions pos_..pos_+n-1).
+  void block(std::size_t l, float* x, std::size_t n) {
+    const llama_config& c = m_.config;
+    const std::size_t dim = c.dim, hs = c.head_size();
+    const llama_block& b = m_.blocks[l];
+    const std::string p = observer_ ? "blk." + std::to_string(l) + "." : std::string();
+    const std::size_t qd = b.n_heads * hs, kv = b.n_kv_heads * hs, hid = b.w1->out_features();
+    if (observer_) observer_->on_residual(l, false, matrix_view<const float>(x, n, dim));
+    rmsnorm(x, b.attn_norm.data(), n, dim, xb_.data());
+    run(p, "attn_q.weight", *b.wq, xb_.data(), n, dim, q_.data(), qd);
+    run(p, "attn_k.weight", *b.wk, xb_.data(), n, dim, k_.data(), kv);
+    run(p, "attn_v.weight", *b.wv, xb_.data(), n, dim, v_.data(), kv);
+    rope(q_.data(), n, qd);
+    rope(k_.data(), n, kv);
+    float* kc = key_cache_.data() + cache_offset_[l];
+    float* vc = value_cache_.data() + cache_offset_[l];
+    std::copy(k_.data(), k_.data() + n * kv, kc + pos_ * kv);
+    std::copy(v_.data(), v_.data() + n * kv, vc + pos_ * kv);
+    attention(b, kc, vc, n);
+    run(p, "attn_output.weight", *b.wo, att_.data(), n, qd, xb2_.data(), dim);
+    residual_add(b.attn_shortcut.get(), x, n, dim);
+    if (observer_) observer_->on_residual(l, true, matrix_view<const float>(x, n, dim));
+    rmsnorm(x, b.ffn_norm.data(), n, dim, xb_.data());
+    run(p, "ffn_gate.weight", *b.w1, xb_.data(), n, dim, h1_.data(), hid);
+    run(p, "ffn_up.weight", *b.w3, xb_.data(), n, dim, h3_.data(), hid);
+    for (std::size_t i = 0; i < n * hid; ++i) {
+      const float g = h1_[i];
+      h1_[i] = g * (1.0f / (1.0f + std::exp(-g))) * h3_[i];
+    }
+    run(p, "ffn_down.weight", *b.w2, h1_.data(), n, hid, xb2_.data(), dim);
+    residual_add(b.ffn_shortcut.get(), x, n, dim);
+  }
+
+  void head(const float* x, std::size_t n, std::vector<float>& logits, bool all_logits) {
+    const std::size_t dim = m_.config.dim, vocab = m_.config.vocab_size;
+    if (observer_) observer_->on_residual(m_.blocks.size(), false, matrix_view<const float>(x, n, dim));
+    const std::size_t first = all_logits ? 0 : n - 1, rows = n - first;
+    rmsnorm(x + first * dim, m_.output_norm.data(), rows, dim, xb_.data());
+    logits.resize(rows * vocab);
+    if (observer_) observer_->on_linear_input("output.weight", matrix_view<const float>(xb_.data(), rows, dim));
+    m_.output->forward(matrix_view<const float>(xb_.data(), rows, dim), matrix_view<float>(logits.data(), rows, vocab));
+  }
+
   void resize(std::size_t n) {
     const llama_config& c = m_.config;
     const std::size_t dim = c.dim;
@@ -149,13 +201,13 @@ class llama_session {
   }
 
   /// x ← x + xb2, or x ← x·Sᵀ + xb2 with the residual linear S.
-  void residual_add(const linear_layer* s, std::size_t n, std::size_t dim) {
+  void residual_add(const linear_layer* s, float* x, std::size_t n, std::size_t dim) {
     if (s) {
       if (xs_.size() < n * dim) xs_ = aligned_buffer<float>(n * dim);
-      s->forward(matrix_view<const float>(x_.data(), n, dim), matrix_view<float>(xs_.data(), n, dim));
-      std::copy(xs_.data(), xs_.data() + n * dim, x_.data());
+      s->forward(matrix_view<const float>(x, n, dim), matrix_view<float>(xs_.data(), n, dim));
+      std::copy(xs_.data(), xs_.data() + n * dim, x);
     }
-    for (std::size_t i = 0; i < n * dim; ++i) x_[i] += xb2_[i];
+    for (std::size_t i = 0; i < n * dim; ++i) x[i] += xb2_[i];
   }
 
   void run(const std::string& prefix, const char* name, const linear_layer& w, const float* x, std::size_t n,

@@ -28,19 +28,25 @@ struct layer_change {
   std::string reason;    ///< why it fell back
 };
 
+/// The config a layer of `k` inputs gets under cfg: a group size that does not divide k
+/// falls back to the same format per output channel, and `ch` records why.
+inline quant_config layer_config_for(const quant_config& cfg, std::size_t k, layer_change& ch) {
+  quant_config c = cfg;
+  if (c.gran.kind != granularity_kind::per_group || k % c.gran.group_size == 0) return c;
+  ch.fallback = true;
+  ch.reason = detail::concat("in_features ", k, " is not a multiple of group ", c.gran.group_size);
+  c.gran = granularity::channel(0);
+  return c;
+}
+
 inline std::vector<layer_change> quantize_linears(llama_model& m, const quant_config& cfg,
                                                   const std::function<bool(const std::string&)>& select = {}) {
   std::vector<layer_change> out;
   for (const std::string& name : m.linear_names()) {
     if (select && !select(name)) continue;
     const linear_layer& cur = m.linear(name);
-    quant_config c = cfg;
     layer_change ch{name, "", "", false, ""};
-    if (c.gran.kind == granularity_kind::per_group && cur.in_features() % c.gran.group_size != 0) {
-      ch.fallback = true;
-      ch.reason = detail::concat("in_features ", cur.in_features(), " is not a multiple of group ", c.gran.group_size);
-      c.gran = granularity::channel(0);
-    }
+    const quant_config c = layer_config_for(cfg, cur.in_features(), ch);
     xt::xtensor<float, 2> w = xt::empty<float>({cur.out_features(), cur.in_features()});
     cur.dense_weights(matrix_view<float>(w.data(), w.shape()[0], w.shape()[1]));
     auto q = std::make_unique<quantized_linear>(matrix_view<const float>(w.data(), w.shape()[0], w.shape()[1]), c);

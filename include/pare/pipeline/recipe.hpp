@@ -10,6 +10,19 @@
 //                                      (pare/pipeline/gptq_linears.hpp); act-order with static
 //                                      groups, dampening λ·mean(diag H) (default 0.01), lazy
 //                                      batch of B columns (default 128)
+//   awq:<config>[:noclip][:grid=<G>]   AWQ: per-input-channel scales mean|x|^α (α by grid search
+//                                      on each group's output error) folded into the RMSNorm
+//                                      gain or the linear before the group, clipping search,
+//                                      round to nearest (pare/pipeline/awq_linears.hpp)
+//   awq+gptq:<config>[:noclip][:grid=<G>][:actorder][:damp=<λ>]
+//                                      the same with GPTQ after scaling and clipping
+//   sparsegpt:<sparsity>[:per_row][:<config>][:damp=<λ>][:block=<B>]
+//   sparsegpt:<n>:<m>[:<config>][...]  SparseGPT (pare/pipeline/sparsegpt_linears.hpp):
+//                                      unstructured (one count per block over all rows, or
+//                                      per_row: each row its own), or N:M keeping n of every m inputs
+//                                      (2:4 runs on the 2:4 sparse kernel); with a
+//                                      quant_config the survivors are quantized in the
+//                                      same walk (e.g. sparsegpt:0.5:int4:g32:asym)
 //   prune:<prune_spec>                 pare/prune/prune_spec.hpp's grammar. Model granularities
 //                                      change the model's shape: depth:<n>:<ppl|taylor|taylor+|
 //                                      magnitude>[:iter] removes n blocks (ppl: perplexity of the
@@ -45,12 +58,14 @@
 #include "pare/model/calibration.hpp"
 #include "pare/pipeline/quantize_linears.hpp"
 #include "pare/pipeline/ggml_quantize_linears.hpp"
+#include "pare/pipeline/awq_linears.hpp"
 #include "pare/pipeline/gptq_linears.hpp"
 #include "pare/model/perplexity.hpp"
 #include "pare/pipeline/lowrank_linears.hpp"
 #include "pare/pipeline/mask_prune_linears.hpp"
 #include "pare/pipeline/share_linears.hpp"
 #include "pare/pipeline/slicegpt.hpp"
+#include "pare/pipeline/sparsegpt_linears.hpp"
 #include "pare/pipeline/llama_block_model.hpp"
 #include "pare/pipeline/structured_prune.hpp"  // not used here; kept for includers of the block criteria
 #include "pare/prune/prune_spec.hpp"
@@ -58,7 +73,7 @@
 PARE_NAMESPACE_BEGIN
 
 struct recipe_step {
-  enum kind_t { quant, ggml, structural, kmeans, lowrank, masked, slice, gptq } kind = quant;
+  enum kind_t { quant, ggml, structural, kmeans, lowrank, masked, slice, gptq, awq, sparsegpt } kind = quant;
   std::string text;
   quant_config cfg;
   ggml_quant_spec ggml_spec;
@@ -66,13 +81,17 @@ struct recipe_step {
   lowrank_spec lr;
   slicegpt_options slice_opt;
   solvers::gptq_options gptq_opt;
+  awq_linears_options awq_opt;
+  sparsegpt_linears_options sparsegpt_opt;
 
   bool writes_gguf() const {
-    return kind != quant && kind != gptq && kind != kmeans && kind != lowrank &&
+    const bool sparse_kernel = sparsegpt_opt.prune.m == 4 && sparsegpt_opt.prune.n == 2;  // no GGUF type for 2:4
+    return kind != quant && kind != gptq && kind != awq && !(kind == sparsegpt && (sparsegpt_opt.quantize || sparse_kernel)) &&
+           kind != kmeans && kind != lowrank &&
            !(kind == slice && slice_opt.mode == slicegpt_options::rotation::per_point);
   }
   bool needs_calibration() const {
-    return kind == gptq || (kind == ggml && ggml_spec.imatrix) || ((kind == structural || kind == masked) && prune.needs_calibration()) ||
+    return kind == gptq || kind == awq || kind == sparsegpt || (kind == ggml && ggml_spec.imatrix) || ((kind == structural || kind == masked) && prune.needs_calibration()) ||
            (kind == lowrank && lr.method != lowrank_method::plain) || kind == slice;
   }
 };
@@ -89,10 +108,12 @@ inline recipe_step parse_recipe_step(const std::string& step) {
     st.ggml_spec = ggml_quant_spec::parse(step.substr(11));
   } else if (step.rfind("quant:", 0) == 0) {
     st.cfg = quant_config::parse(step.substr(6));
-  } else if (step.rfind("gptq:", 0) == 0) {
-    st.kind = recipe_step::gptq;
+  } else if (step.rfind("gptq:", 0) == 0 || step.rfind("awq:", 0) == 0 || step.rfind("awq+gptq:", 0) == 0) {
+    const bool awq = step.rfind("awq", 0) == 0;
+    st.kind = awq ? recipe_step::awq : recipe_step::gptq;
+    st.awq_opt.gptq = step.rfind("awq+gptq:", 0) == 0;
     std::string cfg;
-    for (const std::string& t : split(step.substr(5), ':')) {
+    for (const std::string& t : split(step.substr(step.find(':') + 1), ':')) {
       auto number = [&](const std::string& key) {
         char* end = nullptr;
         const std::string v = t.substr(key.size());
@@ -100,13 +121,19 @@ inline recipe_step parse_recipe_step(const std::string& step) {
         if (v.empty() || *end != '\0') bad("expected a number after '" + key + "', got '" + v + "'");
         return x;
       };
-      if (t == "actorder") {
+      if (awq && t == "noclip") {
+        st.awq_opt.clip = false;
+      } else if (awq && t.rfind("grid=", 0) == 0) {
+        const double g = number("grid=");
+        if (!(g >= 1.0 && g <= 1000.0) || g != std::floor(g)) bad("expected grid=<G> with an integer G in [1, 1000]");
+        st.awq_opt.awq.grid = static_cast<std::size_t>(g);
+      } else if (t == "actorder" && (!awq || st.awq_opt.gptq)) {
         st.gptq_opt.act_order = true;
-      } else if (t.rfind("damp=", 0) == 0) {
+      } else if (t.rfind("damp=", 0) == 0 && (!awq || st.awq_opt.gptq)) {
         st.gptq_opt.hessian.dampening = number("damp=");
         if (!(st.gptq_opt.hessian.dampening >= 0.0) || !std::isfinite(st.gptq_opt.hessian.dampening))
           bad("expected damp=<λ> with a finite λ >= 0");
-      } else if (t.rfind("block=", 0) == 0) {
+      } else if (t.rfind("block=", 0) == 0 && (!awq || st.awq_opt.gptq)) {
         const double b = number("block=");
         if (!(b >= 1.0 && b <= 65536.0) || b != std::floor(b)) bad("expected block=<B> with an integer B in [1, 65536]");
         st.gptq_opt.block_size = static_cast<std::size_t>(b);
@@ -114,9 +141,62 @@ inline recipe_step parse_recipe_step(const std::string& step) {
         cfg += (cfg.empty() ? "" : ":") + t;
       }
     }
-    if (cfg.empty()) bad("expected gptq:<config>[:actorder][:damp=<λ>][:block=<B>], e.g. gptq:int4:g32:asym");
+    if (cfg.empty())
+      bad(awq ? "expected awq:<config>[:noclip][:grid=<G>] or awq+gptq:<config>[...], e.g. awq:int4:g128:asym"
+              : "expected gptq:<config>[:actorder][:damp=<λ>][:block=<B>], e.g. gptq:int4:g32:asym");
     st.cfg = quant_config::parse(cfg);
-    if (st.cfg.rounding != rounding_kind::nearest_even) bad("GPTQ chooses each code itself: stochastic rounding does not apply");
+    if (st.cfg.rounding != rounding_kind::nearest_even)
+      bad(awq ? "AWQ searches with round to nearest: stochastic rounding does not apply"
+              : "GPTQ chooses each code itself: stochastic rounding does not apply");
+    st.awq_opt.gptq_opt = st.gptq_opt;
+  } else if (step.rfind("sparsegpt:", 0) == 0) {
+    st.kind = recipe_step::sparsegpt;
+    const std::vector<std::string> t = split(step.substr(10), ':');
+    auto number = [&](const std::string& v, const char* what) {
+      char* end = nullptr;
+      const double x = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0') bad(std::string("expected ") + what + ", got '" + v + "'");
+      return x;
+    };
+    const char* usage = "expected sparsegpt:<sparsity> or sparsegpt:<n>:<m>, then an optional quant config, e.g. "
+                        "sparsegpt:0.5, sparsegpt:2:4, sparsegpt:0.5:int4:g32:asym";
+    if (t.empty() || t[0].empty()) bad(usage);
+    std::size_t at = 1;
+    const bool nm = t.size() >= 2 && !t[1].empty() && t[1].find_first_not_of("0123456789") == std::string::npos;
+    solvers::sparsegpt_options& so = st.sparsegpt_opt.prune;
+    if (nm) {
+      const double n = number(t[0], "<n> (weights kept per group)"), mm = number(t[1], "<m> (group size)");
+      if (!(n >= 1 && n <= mm && mm <= 64) || n != std::floor(n)) bad("expected 1 <= n <= m <= 64 for sparsegpt:<n>:<m>");
+      so.n = static_cast<std::size_t>(n);
+      so.m = static_cast<std::size_t>(mm);
+      so.block_size = 128 / so.m * so.m;
+      at = 2;
+    } else {
+      so.sparsity = number(t[0], "a sparsity in [0, 1)");
+      if (!(so.sparsity >= 0.0 && so.sparsity < 1.0)) bad("expected a sparsity in [0, 1), got '" + t[0] + "'");
+    }
+    std::string cfg;
+    for (; at < t.size(); ++at) {
+      if (t[at] == "per_row" && !nm) {
+        so.per_row = true;
+      } else if (t[at].rfind("damp=", 0) == 0) {
+        so.hessian.dampening = number(t[at].substr(5), "a number after 'damp='");
+        if (!(so.hessian.dampening >= 0.0) || !std::isfinite(so.hessian.dampening)) bad("expected damp=<λ> with a finite λ >= 0");
+      } else if (t[at].rfind("block=", 0) == 0) {
+        const double b = number(t[at].substr(6), "a number after 'block='");
+        if (!(b >= 1.0 && b <= 65536.0) || b != std::floor(b) || (so.m && std::size_t(b) % so.m))
+          bad("expected block=<B> with an integer B in [1, 65536], a multiple of m");
+        so.block_size = static_cast<std::size_t>(b);
+      } else {
+        cfg += (cfg.empty() ? "" : ":") + t[at];
+      }
+    }
+    if (!cfg.empty()) {
+      st.sparsegpt_opt.quantize = true;
+      st.sparsegpt_opt.cfg = quant_config::parse(cfg);
+      if (st.sparsegpt_opt.cfg.rounding != rounding_kind::nearest_even)
+        bad("SparseGPT chooses each code itself: stochastic rounding does not apply");
+    }
   } else if (step.rfind("prune:", 0) == 0) {
     st.prune = prune::prune_spec::parse(step.substr(6));
     if (st.prune.schedule == prune::schedule_kind::gradual) bad("the gradual schedule needs a training loop");
@@ -143,7 +223,7 @@ inline recipe_step parse_recipe_step(const std::string& step) {
     st.kind = recipe_step::kmeans;
     (void)kmeans_config::parse(step.substr(6));  // validates
   } else {
-    bad("expected quant:<config>, quant:ggml:<type>, gptq:<config>, prune:…, lowrank:…, slicegpt:… or share:kmeans:…");
+    bad("expected quant:<config>, quant:ggml:<type>, gptq:<config>, awq:<config>, sparsegpt:…, prune:…, lowrank:…, slicegpt:… or share:kmeans:…");
   }
   return st;
 }
@@ -165,7 +245,7 @@ struct calibration_set {
       llama_session s(m);
       s.set_observer(captures.back().get());
       std::vector<float> logits;
-      s.forward(tokens.data() + at, std::min(win, tokens.size() - at), logits);
+      s.forward(tokens.data() + at, std::min(win, tokens.size() - at), logits, true);  // output.weight sees every row
     }
     return *captures.back();
   }
@@ -187,6 +267,8 @@ inline std::vector<layer_change> apply_recipe_step(const recipe_step& st, llama_
   switch (st.kind) {
     case recipe_step::quant: return quantize_linears(m, st.cfg, select);
     case recipe_step::gptq: return gptq_linears(m, st.cfg, cal.windows(m), st.gptq_opt, select).changes;
+    case recipe_step::awq: return awq_linears(m, st.cfg, cal.windows(m), st.awq_opt, select).changes;
+    case recipe_step::sparsegpt: return sparsegpt_linears(m, st.sparsegpt_opt, cal.windows(m), select).changes;
     case recipe_step::ggml: {
       const calibration_capture* stats = nullptr;
       if (st.ggml_spec.imatrix) stats = &cal.channel_stats(m);
