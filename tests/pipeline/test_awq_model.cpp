@@ -11,15 +11,12 @@
 #include "pare/pipeline/awq_linears.hpp"
 #include "pare/pipeline/recipe.hpp"
 #include "pare_test_support.hpp"
+#include "pipeline_test_support.hpp"
 
 namespace {
 
-std::vector<std::int32_t> text_tokens(const pare::tokenizer& tok, const char* rel, std::size_t n) {
-  const std::vector<char> text = pare_test::read_file(pare_test::data_path(rel));
-  std::vector<std::int32_t> t = pare::protocol_tokens(tok, std::string(text.begin(), text.end()));
-  if (t.size() > n) t.resize(n);
-  return t;
-}
+using pipeline_test::text_tokens;
+using pipeline_test::windows_of;
 
 std::vector<float> logits_of(const pare::llama_model& m, const std::vector<std::int32_t>& t) {
   pare::llama_session s(m);
@@ -104,9 +101,7 @@ TEST_CASE("awq_linears on stories260K: beats round to nearest on held-out text; 
           "[pipeline][awq][real_data]") {
   const auto ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));
   const auto tok = pare::load_llama2c_tokenizer(pare_test::data_path("models/tok512.bin"), ck.config().vocab_size);
-  std::vector<std::vector<std::int32_t>> calib;
-  const auto ct = text_tokens(tok, "text/tinystories_val_tail.txt", 8192);
-  for (std::size_t at = 0; at + 256 <= ct.size(); at += 256) calib.emplace_back(ct.begin() + std::ptrdiff_t(at), ct.begin() + std::ptrdiff_t(at + 256));
+  const auto calib = windows_of(text_tokens(tok, "text/tinystories_val_tail.txt", 8192), 256);
   const auto eval = text_tokens(tok, "text/tinystories_val_head.txt", 8192);
   const pare::quant_config cfg = pare::quant_config::parse("int3:g32:asym");
 

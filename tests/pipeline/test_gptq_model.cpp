@@ -10,23 +10,10 @@
 #include "pare/pipeline/gptq_linears.hpp"
 #include "pare/pipeline/recipe.hpp"
 #include "pare_test_support.hpp"
+#include "pipeline_test_support.hpp"
 
-namespace {
-
-std::vector<std::int32_t> text_tokens(const pare::tokenizer& tok, const char* rel, std::size_t n) {
-  const std::vector<char> text = pare_test::read_file(pare_test::data_path(rel));
-  std::vector<std::int32_t> t = pare::protocol_tokens(tok, std::string(text.begin(), text.end()));
-  if (t.size() > n) t.resize(n);
-  return t;
-}
-
-std::vector<std::vector<std::int32_t>> windows_of(const std::vector<std::int32_t>& t, std::size_t w) {
-  std::vector<std::vector<std::int32_t>> out;
-  for (std::size_t at = 0; at + w <= t.size(); at += w) out.emplace_back(t.begin() + std::ptrdiff_t(at), t.begin() + std::ptrdiff_t(at + w));
-  return out;
-}
-
-}  // namespace
+using pipeline_test::text_tokens;
+using pipeline_test::windows_of;
 
 TEST_CASE("gptq_linears on stories260K: sequential Hessians, loss below RTN on every layer, perplexity below RTN's",
           "[pipeline][gptq][real_data]") {

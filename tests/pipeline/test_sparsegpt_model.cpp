@@ -10,15 +10,11 @@
 #include "pare/pipeline/recipe.hpp"
 #include "pare/pipeline/sparsegpt_linears.hpp"
 #include "pare_test_support.hpp"
+#include "pipeline_test_support.hpp"
 
 namespace {
 
-std::vector<std::int32_t> text_tokens(const pare::tokenizer& tok, const char* rel, std::size_t n) {
-  const std::vector<char> text = pare_test::read_file(pare_test::data_path(rel));
-  std::vector<std::int32_t> t = pare::protocol_tokens(tok, std::string(text.begin(), text.end()));
-  if (t.size() > n) t.resize(n);
-  return t;
-}
+using pipeline_test::text_tokens;
 
 std::vector<float> dense(const pare::linear_layer& l) {
   std::vector<float> w(l.out_features() * l.in_features());

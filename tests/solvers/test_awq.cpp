@@ -16,12 +16,12 @@ struct group_data {
 };
 
 /// Activations with a few salient channels (AWQ's premise), and their statistics.
-group_data make_input(std::size_t n, std::size_t k, std::uint32_t seed) {
+group_data make_input(std::size_t n, std::size_t k, std::uint32_t seed, float loud = 12.0f) {
   group_data d{n, k, std::vector<float>(n * k), {}};
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (std::size_t t = 0; t < n; ++t)
-    for (std::size_t j = 0; j < k; ++j) d.x[t * k + j] = nd(rng) * (j % 17 == 3 ? 12.0f : 1.0f);
+    for (std::size_t j = 0; j < k; ++j) d.x[t * k + j] = nd(rng) * (j % 17 == 3 ? loud : 1.0f);
   pare::linear_input_options o;
   o.xtx = true;
   o.channel_stats = true;
@@ -66,41 +66,49 @@ std::vector<float> scaled_round_trip(const std::vector<float>& w, const std::vec
 TEST_CASE("awq_search_scales: the error it reports is the output error on the activations; the best grid point wins",
           "[solvers][awq]") {
   const std::size_t k = 64, r1 = 24, r2 = 40;
-  const group_data d = make_input(300, k, 1);
   const auto w1 = random_weights(r1, k, 2), w2 = random_weights(r2, k, 3);
   const pare::quant_config cfg = pare::quant_config::parse("int3:g32:asym");
   const std::vector<pare::matrix_view<const float>> ws{pare::matrix_view<const float>(w1.data(), r1, k),
                                                        pare::matrix_view<const float>(w2.data(), r2, k)};
   pare::solvers::awq_options opt;
   opt.grid = 10;
-  const auto res = pare::solvers::awq_search_scales(ws, d.stats, cfg, opt);
-  REQUIRE(res.s.size() == k);
-  // Oracle: every grid point's scales and error computed in the test from X itself.
-  double best = INFINITY, best_alpha = -1, plain = 0;
-  for (std::size_t g = 0; g < opt.grid; ++g) {
-    const double alpha = double(g) / double(opt.grid);
-    std::vector<float> s(k, 1.0f);
-    if (g > 0) {
-      std::vector<double> v(k);
-      double lo = INFINITY, hi = 0;
-      for (std::size_t j = 0; j < k; ++j) {
-        double m = 0;
-        for (std::size_t t = 0; t < d.n; ++t) m += std::fabs(double(d.x[t * k + j]));
-        v[j] = std::pow(std::max(m / double(d.n), 1e-4), alpha);
-        lo = std::min(lo, v[j]), hi = std::max(hi, v[j]);
+  std::size_t off_centre = 0;  // cases whose best α is not 0.5 (α and 1 − α must not be confused)
+  for (const float loud : {12.0f, 3.0f, 40.0f}) {
+    INFO("salient channels x" << loud);
+    const group_data d = make_input(300, k, 1, loud);
+    const auto res = pare::solvers::awq_search_scales(ws, d.stats, cfg, opt);
+    REQUIRE(res.s.size() == k);
+    // Oracle: every grid point's scales and error computed in the test from X itself.
+    double best = INFINITY, best_alpha = -1, plain = 0;
+    std::vector<float> best_s;
+    for (std::size_t g = 0; g < opt.grid; ++g) {
+      const double alpha = double(g) / double(opt.grid);
+      std::vector<float> s(k, 1.0f);
+      if (g > 0) {
+        std::vector<double> v(k);
+        double lo = INFINITY, hi = 0;
+        for (std::size_t j = 0; j < k; ++j) {
+          double m = 0;
+          for (std::size_t t = 0; t < d.n; ++t) m += std::fabs(double(d.x[t * k + j]));
+          v[j] = std::pow(std::max(m / double(d.n), 1e-4), alpha);
+          lo = std::min(lo, v[j]), hi = std::max(hi, v[j]);
+        }
+        for (std::size_t j = 0; j < k; ++j) s[j] = float(v[j] / std::sqrt(lo * hi));
       }
-      for (std::size_t j = 0; j < k; ++j) s[j] = float(v[j] / std::sqrt(lo * hi));
+      const double e = output_error(d, w1, scaled_round_trip(w1, s, r1, k, cfg), r1) +
+                       output_error(d, w2, scaled_round_trip(w2, s, r2, k, cfg), r2);
+      if (g == 0) plain = e;
+      if (e < best) best = e, best_alpha = alpha, best_s = s;
     }
-    const double e = output_error(d, w1, scaled_round_trip(w1, s, r1, k, cfg), r1) +
-                     output_error(d, w2, scaled_round_trip(w2, s, r2, k, cfg), r2);
-    if (g == 0) plain = e;
-    if (e < best) best = e, best_alpha = alpha;
+    CHECK(res.alpha == Approx(best_alpha));
+    CHECK(res.error == Approx(best).epsilon(1e-6));
+    CHECK(res.error_plain == Approx(plain).epsilon(1e-6));
+    CHECK(res.alpha > 0.0);            // salient channels: scaling pays
+    CHECK(res.error < 0.9 * plain);
+    for (std::size_t j = 0; j < k; ++j) CHECK(res.s[j] == Approx(best_s[j]).epsilon(1e-5));
+    off_centre += best_alpha != 0.5;
   }
-  CHECK(res.alpha == Approx(best_alpha));
-  CHECK(res.error == Approx(best).epsilon(1e-6));
-  CHECK(res.error_plain == Approx(plain).epsilon(1e-6));
-  CHECK(res.alpha > 0.0);            // salient channels: scaling pays
-  CHECK(res.error < 0.9 * plain);
+  CHECK(off_centre > 0);
 }
 
 TEST_CASE("awq_clip: each (row, group) takes the clipping ratio with the least output error on the activations",

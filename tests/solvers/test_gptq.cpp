@@ -14,41 +14,13 @@
 #include "pare/model/perplexity.hpp"
 #include "pare/solvers/gptq.hpp"
 #include "pare_test_support.hpp"
+#include "solver_test_support.hpp"
 
 namespace {
 
 using pare::solvers::layer_hessian;
-
-/// Inverse of a symmetric positive definite n × n matrix by Gauss-Jordan with partial
-/// pivoting, in float64 (no LAPACK).
-std::vector<double> gauss_jordan_inverse(std::vector<double> a, std::size_t n) {
-  std::vector<double> inv(n * n, 0.0);
-  for (std::size_t i = 0; i < n; ++i) inv[i * n + i] = 1.0;
-  for (std::size_t c = 0; c < n; ++c) {
-    std::size_t p = c;
-    for (std::size_t r = c + 1; r < n; ++r)
-      if (std::fabs(a[r * n + c]) > std::fabs(a[p * n + c])) p = r;
-    for (std::size_t t = 0; t < n; ++t) {
-      std::swap(a[c * n + t], a[p * n + t]);
-      std::swap(inv[c * n + t], inv[p * n + t]);
-    }
-    const double d = a[c * n + c];
-    for (std::size_t t = 0; t < n; ++t) {
-      a[c * n + t] /= d;
-      inv[c * n + t] /= d;
-    }
-    for (std::size_t r = 0; r < n; ++r) {
-      if (r == c) continue;
-      const double f = a[r * n + c];
-      if (f == 0.0) continue;
-      for (std::size_t t = 0; t < n; ++t) {
-        a[r * n + t] -= f * a[c * n + t];
-        inv[r * n + t] -= f * inv[c * n + t];
-      }
-    }
-  }
-  return inv;
-}
+using solver_test::gauss_jordan_inverse;
+using solver_test::random_hessian;
 
 struct oracle_out {
   std::vector<int> codes;  // rows × k, storage order
@@ -133,22 +105,6 @@ oracle_out obs_oracle(const std::vector<float>& w, std::size_t rows, std::size_t
   return out;
 }
 
-/// X [n, k] with correlated channels and a few loud ones, and its Hessian 2·XᵀX/n.
-layer_hessian random_hessian(std::size_t n, std::size_t k, std::uint64_t seed) {
-  const std::vector<float> z = pare_test::gaussian(n * k, seed);
-  std::vector<double> x(n * k);
-  for (std::size_t t = 0; t < n; ++t)
-    for (std::size_t j = 0; j < k; ++j) {
-      const double mix = j > 0 ? 0.6 * z[t * k + j - 1] : 0.0;
-      x[t * k + j] = (z[t * k + j] + mix) * (j % 7 == 3 ? 4.0 : 1.0);
-    }
-  std::vector<double> h(k * k, 0.0);
-  for (std::size_t t = 0; t < n; ++t)
-    for (std::size_t i = 0; i < k; ++i)
-      for (std::size_t j = 0; j < k; ++j) h[i * k + j] += 2.0 * x[t * k + i] * x[t * k + j] / double(n);
-  return layer_hessian::from_matrix(k, std::move(h));
-}
-
 double loss_of(const std::vector<float>& w, std::size_t rows, std::size_t k, const pare::quantized_tensor& q,
                const layer_hessian& h);
 
@@ -169,6 +125,12 @@ void check_against_oracle(const std::vector<float>& w, std::size_t rows, std::si
   CHECK(mismatched == 0);
   // The loss GPTQ reports (OBS's identity) is the loss of what it returns.
   CHECK(res.error == Approx(loss_of(w, rows, k, res.weight, h)).epsilon(1e-7));
+  {  // the library's hessian_error (the model-level report uses it) against the plain loops
+    const auto d = res.weight.dequantize();
+    CHECK(pare::solvers::hessian_error(pare::matrix_view<const float>(w.data(), rows, k),
+                                       pare::matrix_view<const float>(d.data(), rows, k), h) ==
+          Approx(loss_of(w, rows, k, res.weight, h)).epsilon(1e-9));
+  }
   REQUIRE(res.weight.scales.size() == o.scales.size());
   for (std::size_t t = 0; t < o.scales.size(); ++t) {
     CHECK(res.weight.scales[t] == o.scales[t]);
@@ -182,9 +144,8 @@ pare::quantized_tensor rtn(const std::vector<float>& w, std::size_t rows, std::s
 
 double loss_of(const std::vector<float>& w, std::size_t rows, std::size_t k, const pare::quantized_tensor& q,
                const layer_hessian& h) {
-  const auto d = q.dequantize();
-  return pare::solvers::hessian_error(pare::matrix_view<const float>(w.data(), rows, k),
-                                      pare::matrix_view<const float>(d.data(), rows, k), h);
+  const auto d = q.dequantize();  // the loss by plain float64 loops, not the library's hessian_error
+  return solver_test::hessian_loss(w, std::vector<float>(d.begin(), d.end()), rows, k, h);
 }
 
 }  // namespace
@@ -230,32 +191,15 @@ TEST_CASE("GPTQ: a dead input is zeroed, and a singular Hessian gets more dampen
 
 TEST_CASE("GPTQ on stories260K: equals the oracle on real Hessians and beats RTN's loss on every linear layer",
           "[solvers][gptq][real_data]") {
-  const auto ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));
-  const auto tok = pare::load_llama2c_tokenizer(pare_test::data_path("models/tok512.bin"), ck.config().vocab_size);
-  const std::vector<char> text = pare_test::read_file(pare_test::data_path("text/tinystories_val_tail.txt"));
-  std::vector<std::int32_t> toks = pare::protocol_tokens(tok, std::string(text.begin(), text.end()));
-  toks.resize(std::min<std::size_t>(toks.size(), 2048));
-  pare::calibration_capture cal(pare::calibration_capture::options{{true, false, ""}, {}});
-  const pare::llama_model m = pare::llama_model::from_llama2c(ck);
-  {
-    pare::llama_session s(m);
-    s.set_observer(&cal);
-    std::vector<float> logits;
-    for (std::size_t t = 0; t + 256 <= toks.size(); t += 256) {
-      s.reset();
-      s.forward(toks.data() + t, 256, logits);
-    }
-  }
+  const solver_test::real_calibration rc;
   std::size_t layers = 0;
-  for (const std::string& name : m.linear_names()) {
+  for (const std::string& name : rc.m.linear_names()) {
     if (name == "output.weight") continue;
     INFO(name);
-    const pare::matrix_view<const float> wv = ck.matrix(name);
+    const pare::matrix_view<const float> wv = rc.ck.matrix(name);
     const std::size_t rows = wv.rows(), k = wv.cols();
-    std::vector<float> w(rows * k);
-    for (std::size_t i = 0; i < rows; ++i)
-      for (std::size_t j = 0; j < k; ++j) w[i * k + j] = wv(i, j);
-    const layer_hessian h = layer_hessian::from_stats(cal.at(name));
+    const std::vector<float> w = rc.weights(name);
+    const layer_hessian h = layer_hessian::from_stats(rc.cal.at(name));
     const std::string spec = k % 32 == 0 ? "int4:g32:asym" : "int4:per_channel:asym";
     const auto res = pare::solvers::gptq_quantize(wv, h, pare::quant_config::parse(spec));
     const double l_rtn = loss_of(w, rows, k, rtn(w, rows, k, spec), h);

@@ -17,6 +17,7 @@
 #include "pare/model/load.hpp"
 #include "pare/model/perplexity.hpp"
 #include "pare_test_support.hpp"
+#include "solver_test_support.hpp"
 
 namespace {
 
@@ -121,35 +122,6 @@ int oracle_nearest(type t, const std::uint8_t* y, int e, double x, float* value)
   return best;
 }
 
-/// Inverse of an SPD matrix by Gauss-Jordan with partial pivoting, float64.
-std::vector<double> inverse(std::vector<double> a, std::size_t n) {
-  std::vector<double> inv(n * n, 0.0);
-  for (std::size_t i = 0; i < n; ++i) inv[i * n + i] = 1.0;
-  for (std::size_t c = 0; c < n; ++c) {
-    std::size_t p = c;
-    for (std::size_t r = c + 1; r < n; ++r)
-      if (std::fabs(a[r * n + c]) > std::fabs(a[p * n + c])) p = r;
-    for (std::size_t t = 0; t < n; ++t) {
-      std::swap(a[c * n + t], a[p * n + t]);
-      std::swap(inv[c * n + t], inv[p * n + t]);
-    }
-    const double d = a[c * n + c];
-    for (std::size_t t = 0; t < n; ++t) {
-      a[c * n + t] /= d;
-      inv[c * n + t] /= d;
-    }
-    for (std::size_t r = 0; r < n; ++r) {
-      const double f = a[r * n + c];
-      if (r == c || f == 0.0) continue;
-      for (std::size_t t = 0; t < n; ++t) {
-        a[r * n + t] -= f * a[c * n + t];
-        inv[r * n + t] -= f * inv[c * n + t];
-      }
-    }
-  }
-  return inv;
-}
-
 bool uses_row_sigma2(type t) { return t == type::q4_0 || t == type::q4_1 || t == type::q5_0 || t == type::q5_1; }
 
 /// The OBS greedy quantizer one column at a time in float64 (GPTQ paper, eq. 2–3): quantize
@@ -177,7 +149,7 @@ std::vector<std::uint8_t> obs_oracle(const std::vector<float>& w, std::size_t ro
   for (std::size_t j = 0; j < k; ++j) md += hh[j * k + j];
   md /= double(k);
   for (std::size_t j = 0; j < k; ++j) hh[j * k + j] += 0.01 * md;
-  std::vector<double> hinv = inverse(hh, k);
+  std::vector<double> hinv = solver_test::gauss_jordan_inverse(hh, k);
   std::vector<float> w0(w);
   for (std::size_t i = 0; i < rows; ++i)
     for (std::size_t j = 0; j < k; ++j)
@@ -220,40 +192,11 @@ std::vector<std::uint8_t> obs_oracle(const std::vector<float>& w, std::size_t ro
   return out;
 }
 
-/// X [n, k] with correlated channels and a few loud ones, and its Hessian 2·XᵀX/n.
-layer_hessian random_hessian(std::size_t n, std::size_t k, std::uint64_t seed) {
-  const std::vector<float> z = pare_test::gaussian(n * k, seed);
-  std::vector<double> h(k * k, 0.0), x(k);
-  for (std::size_t t = 0; t < n; ++t) {
-    for (std::size_t j = 0; j < k; ++j)
-      x[j] = (z[t * k + j] + (j > 0 ? 0.7 * z[t * k + j - 1] : 0.0)) * (j % 11 == 4 ? 5.0 : 1.0);
-    for (std::size_t i = 0; i < k; ++i)
-      for (std::size_t j = 0; j < k; ++j) h[i * k + j] += 2.0 * x[i] * x[j] / double(n);
-  }
-  return layer_hessian::from_matrix(k, std::move(h));
-}
-
 /// Gaussian weights with a few outliers.
 std::vector<float> random_weights(std::size_t rows, std::size_t k, std::uint64_t seed) {
   std::vector<float> w = pare_test::gaussian(rows * k, seed, 0.05);
   for (std::size_t t = 7; t < w.size(); t += 97) w[t] *= 8.0f;
   return w;
-}
-
-/// tr(ΔW·H·ΔWᵀ) in float64 with plain loops.
-double loss_of(const std::vector<float>& w, const std::vector<float>& w_hat, std::size_t rows, std::size_t k,
-               const layer_hessian& h) {
-  double s = 0;
-  std::vector<double> d(k);
-  for (std::size_t i = 0; i < rows; ++i) {
-    for (std::size_t j = 0; j < k; ++j) d[j] = double(w[i * k + j]) - double(w_hat[i * k + j]);
-    for (std::size_t a = 0; a < k; ++a) {
-      double row = 0;
-      for (std::size_t b = 0; b < k; ++b) row += h.at(a, b) * d[b];
-      s += d[a] * row;
-    }
-  }
-  return s;
 }
 
 std::vector<float> dequantize(type t, const std::vector<std::uint8_t>& bytes, std::size_t rows, std::size_t k) {
@@ -271,8 +214,8 @@ double check_loss(const std::vector<float>& w, std::size_t rows, std::size_t k, 
   const auto res = pare::solvers::gptq_quantize_ggml(pare::matrix_view<const float>(w.data(), rows, k), h, t, {},
                                                      imatrix.empty() ? nullptr : imatrix.data());
   REQUIRE(res.blocks.size() == rows * pare::ggml::row_bytes(t, k));
-  const double l_gptq = loss_of(w, dequantize(t, res.blocks, rows, k), rows, k, h);
-  const double l_rtn = loss_of(w, rtn(t, w, rows, k, imatrix), rows, k, h);
+  const double l_gptq = solver_test::hessian_loss(w, dequantize(t, res.blocks, rows, k), rows, k, h);
+  const double l_rtn = solver_test::hessian_loss(w, rtn(t, w, rows, k, imatrix), rows, k, h);
   INFO(pare::ggml::to_string(t) << (imatrix.empty() ? "" : " imatrix") << ": GPTQ " << l_gptq << ", RTN " << l_rtn
                                 << ", ratio " << l_gptq / l_rtn);
   CHECK(res.error == Approx(l_gptq).epsilon(1e-7));
@@ -285,7 +228,7 @@ double check_loss(const std::vector<float>& w, std::size_t rows, std::size_t k, 
 TEST_CASE("GPTQ-ggml's lazy-batch solve writes the bytes of a float64 column-at-a-time OBS oracle, every block format",
           "[solvers][gptq_ggml]") {
   const std::size_t rows = 16, k = 256;
-  const layer_hessian h = random_hessian(600, k, 21);
+  const layer_hessian h = solver_test::random_hessian(600, k, 21, 0.7, 11, 4, 5.0);
   const std::vector<float> w = random_weights(rows, k, 22);
   const std::vector<float> imatrix = pare_test::uniform(k, 23, 0.1, 2.0);
   for (type t : all_block_types) {
@@ -309,14 +252,14 @@ TEST_CASE("GPTQ-ggml's lazy-batch solve writes the bytes of a float64 column-at-
       std::size_t differ = 0;
       for (std::size_t b = 0; b < o.size(); ++b) differ += res.blocks[b] != o[b];
       CHECK(differ == 0);
-      CHECK(res.error == Approx(loss_of(w, dequantize(t, res.blocks, rows, k), rows, k, h)).epsilon(1e-7));
+      CHECK(res.error == Approx(solver_test::hessian_loss(w, dequantize(t, res.blocks, rows, k), rows, k, h)).epsilon(1e-7));
     }
   }
 }
 
 TEST_CASE("GPTQ-ggml: a dead input is zeroed and the oracle still agrees", "[solvers][gptq_ggml]") {
   const std::size_t rows = 8, k = 64;
-  layer_hessian h = random_hessian(300, k, 31);
+  layer_hessian h = solver_test::random_hessian(300, k, 31, 0.7, 11, 4, 5.0);
   for (std::size_t j = 0; j < k; ++j) h.h[9 * k + j] = h.h[j * k + 9] = 0.0;
   const std::vector<float> w = random_weights(rows, k, 32);
   for (type t : {type::q4_0, type::q5_1, type::iq4_nl}) {
@@ -324,14 +267,14 @@ TEST_CASE("GPTQ-ggml: a dead input is zeroed and the oracle still agrees", "[sol
     const auto res = pare::solvers::gptq_quantize_ggml(pare::matrix_view<const float>(w.data(), rows, k), h, t);
     CHECK(res.dead_columns == 1);
     CHECK(res.blocks == obs_oracle(w, rows, k, h, t, false, nullptr));
-    CHECK(res.error == Approx(loss_of(w, dequantize(t, res.blocks, rows, k), rows, k, h)).epsilon(1e-7));
+    CHECK(res.error == Approx(solver_test::hessian_loss(w, dequantize(t, res.blocks, rows, k), rows, k, h)).epsilon(1e-7));
   }
 }
 
 TEST_CASE("GPTQ-ggml: the reported loss is the dequantized blocks' loss and below ggml's round-to-nearest (random)",
           "[solvers][gptq_ggml]") {
   const std::size_t rows = 32, k = 512;
-  const layer_hessian h = random_hessian(1500, k, 41);
+  const layer_hessian h = solver_test::random_hessian(1500, k, 41, 0.7, 11, 4, 5.0);
   const std::vector<float> w = random_weights(rows, k, 42);
   std::vector<float> imatrix(k);
   for (std::size_t j = 0; j < k; ++j) imatrix[j] = float(h.at(j, j) / 2);  // llama.cpp's imatrix: mean x² per input
@@ -348,38 +291,21 @@ TEST_CASE("GPTQ-ggml on stories260K: the reported loss is the blocks' loss and b
       WARN("skipped: " << pare_test::data_path(f) << " is missing (set PARE_DATA_DIR)");
       return;
     }
-  const auto ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));
-  const auto tok = pare::load_llama2c_tokenizer(pare_test::data_path("models/tok512.bin"), ck.config().vocab_size);
-  const std::vector<char> text = pare_test::read_file(pare_test::data_path("text/tinystories_val_tail.txt"));
-  std::vector<std::int32_t> toks = pare::protocol_tokens(tok, std::string(text.begin(), text.end()));
-  toks.resize(std::min<std::size_t>(toks.size(), 2048));
-  pare::calibration_capture cal(pare::calibration_capture::options{{true, false, ""}, {}});
-  const pare::llama_model m = pare::llama_model::from_llama2c(ck);
-  {
-    pare::llama_session s(m);
-    s.set_observer(&cal);
-    std::vector<float> logits;
-    for (std::size_t t = 0; t + 256 <= toks.size(); t += 256) {
-      s.reset();
-      s.forward(toks.data() + t, 256, logits);
-    }
-  }
+  const solver_test::real_calibration rc;
   // Only K = 64 layers (wq, wk, wv, wo, w1, w3) fit the 32-element blocks; w2 has K = 172
   // and no layer fits the 256-element K formats.
   for (type t : {type::q4_0, type::q4_1, type::q5_0, type::q5_1, type::q8_0, type::iq4_nl}) {
     for (bool with_imatrix : {false, true}) {
       double sum_gptq_over_rtn = 0, worst = 0;
       std::size_t layers = 0;
-      for (const std::string& name : m.linear_names()) {
+      for (const std::string& name : rc.m.linear_names()) {
         if (name == "output.weight") continue;
-        const pare::matrix_view<const float> wv = ck.matrix(name);
+        const pare::matrix_view<const float> wv = rc.ck.matrix(name);
         const std::size_t rows = wv.rows(), k = wv.cols();
         if (k % 32 != 0) continue;
         INFO(name);
-        std::vector<float> w(rows * k);
-        for (std::size_t i = 0; i < rows; ++i)
-          for (std::size_t j = 0; j < k; ++j) w[i * k + j] = wv(i, j);
-        const layer_hessian h = layer_hessian::from_stats(cal.at(name));
+        const std::vector<float> w = rc.weights(name);
+        const layer_hessian h = layer_hessian::from_stats(rc.cal.at(name));
         std::vector<float> imatrix;
         if (with_imatrix)
           for (std::size_t j = 0; j < k; ++j) imatrix.push_back(float(h.at(j, j) / 2));
@@ -451,7 +377,7 @@ TEST_CASE("GPTQ-ggml with a diagonal Hessian is nearest rounding under ggml's ow
         CHECK(not_closer == 0);
         CHECK(codes_differ * 50 < rows * k);
         if (block_of(t) == 256) CHECK(res.blocks == gold.bytes());  // K formats requantize with the stored scales
-        CHECK(res.error <= loss_of(w, gold.dequantize(), rows, k, h) * (1 + 1e-9));
+        CHECK(res.error <= solver_test::hessian_loss(w, gold.dequantize(), rows, k, h) * (1 + 1e-9));
       }
     }
   }
@@ -490,7 +416,7 @@ TEST_CASE("GPTQ-ggml: the code layout the oracle writes is the one ggml's dequan
 
 TEST_CASE("GPTQ-ggml: bad arguments are errors naming what was wrong, and nothing is modified", "[solvers][gptq_ggml]") {
   const std::size_t rows = 4, k = 64;
-  const layer_hessian h = random_hessian(200, k, 71);
+  const layer_hessian h = solver_test::random_hessian(200, k, 71, 0.7, 11, 4, 5.0);
   std::vector<float> w = random_weights(rows, k, 72);
   std::vector<float> imatrix = pare_test::uniform(k, 73, 0.1, 1.0);
   const std::vector<float> w_copy = w, im_copy = imatrix;
@@ -505,9 +431,9 @@ TEST_CASE("GPTQ-ggml: bad arguments are errors naming what was wrong, and nothin
   CHECK_THROWS_AS(gptq_quantize_ggml(wv, h, type::q4_K), pare::shape_error);
   CHECK_THROWS_WITH(gptq_quantize_ggml(wv, h, type::q6_K), Catch::Contains("256") && Catch::Contains("got [4, 64]"));
   const pare::matrix_view<const float> w48(w.data(), rows, 48, 64, 1);
-  const layer_hessian h48 = random_hessian(200, 48, 74);
+  const layer_hessian h48 = solver_test::random_hessian(200, 48, 74, 0.7, 11, 4, 5.0);
   CHECK_THROWS_AS(gptq_quantize_ggml(w48, h48, type::q4_0), pare::shape_error);
-  const layer_hessian h32 = random_hessian(200, 32, 75);
+  const layer_hessian h32 = solver_test::random_hessian(200, 32, 75, 0.7, 11, 4, 5.0);
   CHECK_THROWS_WITH(gptq_quantize_ggml(wv, h32, type::q4_0), Catch::Contains("'h'") && Catch::Contains("64 x 64"));
   CHECK_THROWS_AS(gptq_quantize_ggml(pare::matrix_view<const float>(w.data(), 0, k), h, type::q4_0), pare::shape_error);
   pare::solvers::gptq_options opt;

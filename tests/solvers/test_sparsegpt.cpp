@@ -23,80 +23,20 @@
 #include "pare/prune/wanda.hpp"
 #include "pare/solvers/sparsegpt.hpp"
 #include "pare_test_support.hpp"
+#include "solver_test_support.hpp"
 
 namespace {
 
 using pare::solvers::layer_hessian;
+using solver_test::gauss_jordan_inverse;
+using solver_test::random_hessian;
 using pare::solvers::sparsegpt_options;
 using pare::solvers::sparsegpt_result;
-
-/// Inverse of an n × n matrix by Gauss-Jordan with partial pivoting, in float64 (no LAPACK).
-std::vector<double> gauss_jordan_inverse(std::vector<double> a, std::size_t n) {
-  std::vector<double> inv(n * n, 0.0);
-  for (std::size_t i = 0; i < n; ++i) inv[i * n + i] = 1.0;
-  for (std::size_t c = 0; c < n; ++c) {
-    std::size_t p = c;
-    for (std::size_t r = c + 1; r < n; ++r)
-      if (std::fabs(a[r * n + c]) > std::fabs(a[p * n + c])) p = r;
-    for (std::size_t t = 0; t < n; ++t) {
-      std::swap(a[c * n + t], a[p * n + t]);
-      std::swap(inv[c * n + t], inv[p * n + t]);
-    }
-    const double d = a[c * n + c];
-    for (std::size_t t = 0; t < n; ++t) {
-      a[c * n + t] /= d;
-      inv[c * n + t] /= d;
-    }
-    for (std::size_t r = 0; r < n; ++r) {
-      if (r == c) continue;
-      const double f = a[r * n + c];
-      if (f == 0.0) continue;
-      for (std::size_t t = 0; t < n; ++t) {
-        a[r * n + t] -= f * a[c * n + t];
-        inv[r * n + t] -= f * inv[c * n + t];
-      }
-    }
-  }
-  return inv;
-}
-
-/// X [n, k] with correlated channels and a few loud ones, and its Hessian 2·XᵀX/n.
-layer_hessian random_hessian(std::size_t n, std::size_t k, std::uint64_t seed) {
-  const std::vector<float> z = pare_test::gaussian(n * k, seed);
-  std::vector<double> x(n * k);
-  for (std::size_t t = 0; t < n; ++t)
-    for (std::size_t j = 0; j < k; ++j) {
-      const double mix = j > 0 ? 0.6 * z[t * k + j - 1] : 0.0;
-      x[t * k + j] = (z[t * k + j] + mix) * (j % 7 == 3 ? 4.0 : 1.0);
-    }
-  std::vector<double> h(k * k, 0.0);
-  for (std::size_t t = 0; t < n; ++t)
-    for (std::size_t i = 0; i < k; ++i)
-      for (std::size_t j = 0; j < k; ++j) h[i * k + j] += 2.0 * x[t * k + i] * x[t * k + j] / double(n);
-  return layer_hessian::from_matrix(k, std::move(h));
-}
 
 /// H with input `j` never firing (its row and column zero).
 layer_hessian kill_input(layer_hessian h, std::size_t j) {
   for (std::size_t t = 0; t < h.n; ++t) h.h[j * h.n + t] = h.h[t * h.n + j] = 0.0;
   return h;
-}
-
-/// tr((W − Ŵ)·H·(W − Ŵ)ᵀ) by plain loops in float64 (no BLAS, no solver code).
-double loss_f64(const std::vector<float>& w, const std::vector<float>& w_hat, std::size_t rows, std::size_t k,
-                const layer_hessian& h) {
-  double s = 0;
-  std::vector<double> d(k);
-  for (std::size_t i = 0; i < rows; ++i) {
-    for (std::size_t j = 0; j < k; ++j) d[j] = double(w[i * k + j]) - double(w_hat[i * k + j]);
-    for (std::size_t a = 0; a < k; ++a) {
-      if (d[a] == 0.0) continue;
-      double t = 0;
-      for (std::size_t b = 0; b < k; ++b) t += h.at(a, b) * d[b];
-      s += d[a] * t;
-    }
-  }
-  return s;
 }
 
 /// What the oracle is asked to do (the solver's options, spelled out).
@@ -281,7 +221,7 @@ void check_against_oracle(const std::vector<float>& w, std::size_t rows, std::si
   CHECK(mask_diff == 0);
   CHECK(w_diff == 0);
   CHECK(code_diff == 0);
-  CHECK(res.error == Approx(loss_f64(w, res.weight, rows, k, h)).epsilon(1e-6));
+  CHECK(res.error == Approx(solver_test::hessian_loss(w, res.weight, rows, k, h)).epsilon(1e-6));
 }
 
 pare::prune::mask to_mask(const std::vector<std::uint8_t>& flags, std::size_t rows, std::size_t k) {
@@ -495,7 +435,7 @@ TEST_CASE("SparseGPT joint with quantization: the quantized tensor dequantizes t
         }
       CHECK(diff == 0);
       CHECK(count_pruned(res.mask) == rows * k / 2);
-      CHECK(res.error == Approx(loss_f64(w, res.weight, rows, k, h)).epsilon(1e-6));
+      CHECK(res.error == Approx(solver_test::hessian_loss(w, res.weight, rows, k, h)).epsilon(1e-6));
     }
   }
 }
@@ -509,9 +449,9 @@ TEST_CASE("SparseGPT's reported error equals an independent float64 tr(dW H dW^T
     INFO(describe(sp));
     const sparsegpt_result res = run(w, rows, k, h, sp);
     CHECK(res.error > 0.0);
-    CHECK(res.error == Approx(loss_f64(w, res.weight, rows, k, h)).epsilon(1e-7));
+    CHECK(res.error == Approx(solver_test::hessian_loss(w, res.weight, rows, k, h)).epsilon(1e-7));
     // Pruning without the update (the same mask) costs more.
-    CHECK(res.error < loss_f64(w, masked(w, to_mask(res.mask, rows, k)), rows, k, h));
+    CHECK(res.error < solver_test::hessian_loss(w, masked(w, to_mask(res.mask, rows, k)), rows, k, h));
   }
   // Rank 4 (< K): not positive definite without dampening; more is added and reported.
   std::vector<double> low(k * k, 0.0);
@@ -525,7 +465,7 @@ TEST_CASE("SparseGPT's reported error equals an independent float64 tr(dW H dW^T
   const auto r2 = pare::solvers::sparsegpt_prune(pare::matrix_view<const float>(w.data(), rows, k), hl, opt);
   CHECK(r2.dampening_retries >= 1);
   CHECK(r2.dampening > 0.0);
-  CHECK(r2.error == Approx(loss_f64(w, r2.weight, rows, k, hl)).epsilon(1e-6).margin(1e-9));
+  CHECK(r2.error == Approx(solver_test::hessian_loss(w, r2.weight, rows, k, hl)).epsilon(1e-6).margin(1e-9));
   CHECK(count_pruned(r2.mask) == rows * k / 2);
 }
 
@@ -537,34 +477,17 @@ TEST_CASE("SparseGPT on stories260K: equals the oracle on real Hessians, exact s
     WARN("skipped: " << model_path << " not found (set PARE_DATA_DIR)");
     return;
   }
-  const auto ck = pare::llama2c_checkpoint::load(model_path);
-  const auto tok = pare::load_llama2c_tokenizer(pare_test::data_path("models/tok512.bin"), ck.config().vocab_size);
-  const std::vector<char> text = pare_test::read_file(pare_test::data_path("text/tinystories_val_tail.txt"));
-  std::vector<std::int32_t> toks = pare::protocol_tokens(tok, std::string(text.begin(), text.end()));
-  toks.resize(std::min<std::size_t>(toks.size(), 2048));
-  pare::calibration_capture cal(pare::calibration_capture::options{{true, false, ""}, {}});
-  const pare::llama_model m = pare::llama_model::from_llama2c(ck);
-  {
-    pare::llama_session s(m);
-    s.set_observer(&cal);
-    std::vector<float> logits;
-    for (std::size_t t = 0; t + 256 <= toks.size(); t += 256) {
-      s.reset();
-      s.forward(toks.data() + t, 256, logits);
-    }
-  }
+  const solver_test::real_calibration rc;
   std::size_t layers = 0;
   double worst_mag[2] = {0, 0}, worst_wanda[2] = {0, 0}, sum_mag[2] = {0, 0}, sum_wanda[2] = {0, 0};
   std::ostringstream table;
-  for (const std::string& name : m.linear_names()) {
+  for (const std::string& name : rc.m.linear_names()) {
     if (name == "output.weight") continue;
     INFO(name);
-    const pare::matrix_view<const float> wv = ck.matrix(name);
+    const pare::matrix_view<const float> wv = rc.ck.matrix(name);
     const std::size_t rows = wv.rows(), k = wv.cols();
-    std::vector<float> w(rows * k);
-    for (std::size_t i = 0; i < rows; ++i)
-      for (std::size_t j = 0; j < k; ++j) w[i * k + j] = wv(i, j);
-    const layer_hessian h = layer_hessian::from_stats(cal.at(name));
+    const std::vector<float> w = rc.weights(name);
+    const layer_hessian h = layer_hessian::from_stats(rc.cal.at(name));
     // Wanda's ‖x_j‖₂ = √(XᵀX)_jj = √(H_jj·n/2): the constant factor does not change a ranking.
     std::vector<double> norms(k);
     for (std::size_t j = 0; j < k; ++j) norms[j] = std::sqrt(h.at(j, j));
@@ -579,9 +502,9 @@ TEST_CASE("SparseGPT on stories260K: equals the oracle on real Hessians, exact s
                                              : pare::prune::nm_mask(mag, 2, 4);
       const pare::prune::mask mw = mode == 0 ? pare::prune::unstructured_mask(wan, 0.5, pare::prune::scope::per_row)
                                              : pare::prune::nm_mask(wan, 2, 4);
-      const double e_sgpt = loss_f64(w, res.weight, rows, k, h);
-      const double e_mag = loss_f64(w, masked(w, mm), rows, k, h);
-      const double e_wanda = loss_f64(w, masked(w, mw), rows, k, h);
+      const double e_sgpt = solver_test::hessian_loss(w, res.weight, rows, k, h);
+      const double e_mag = solver_test::hessian_loss(w, masked(w, mm), rows, k, h);
+      const double e_wanda = solver_test::hessian_loss(w, masked(w, mw), rows, k, h);
       CHECK(res.error == Approx(e_sgpt).epsilon(1e-6));
       CHECK(e_sgpt < e_mag);
       CHECK(e_sgpt < e_wanda);

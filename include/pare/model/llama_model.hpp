@@ -124,6 +124,7 @@ class llama_model {
   const linear_layer& linear(const std::string& name) const { return *const_cast<llama_model*>(this)->slot(name); }
 
   /// Replaces the linear layer `name` by `layer` (same in/out features, else shape_error).
+  /// Replacing a tied classifier rewrites the embedding with the new layer's weights.
   void set_linear(const std::string& name, std::unique_ptr<linear_layer> layer) {
     std::unique_ptr<linear_layer>& s = slot(name);
     if (!layer || layer->in_features() != s->in_features() || layer->out_features() != s->out_features())
@@ -132,6 +133,9 @@ class llama_model {
                                 layer ? detail::concat("[", layer->out_features(), ", ", layer->in_features(), "]")
                                       : std::string("null"));
     s = std::move(layer);
+    // A tied classifier is the embedding: its rows follow what the classifier now stores.
+    if (name == "output.weight" && tied_classifier)
+      s->dense_weights(matrix_view<float>(token_embd.data(), s->out_features(), s->in_features()));
   }
 
   /// Bytes of all weights as stored now: norms in fp32, linears as stored. A tied

@@ -201,10 +201,7 @@ inline awq_linears_result awq_linears(llama_model& m, const quant_config& cfg,
       ch.format = std::string(opt.gptq ? "awq+gptq " : "awq ") + q->format();
       ch.backend = q->backend();
       if (!rep.folded_into.empty())
-        ch.reason = detail::concat(ch.reason.empty() ? "" : ch.reason + "; ", "alpha ", rep.alpha, " folded into ",
-                                   rep.folded_into);
-      if (name == "output.weight" && mm.tied_classifier)
-        q->dense_weights(matrix_view<float>(mm.token_embd.data(), rows, k));
+        ch.add_reason(detail::concat("alpha ", rep.alpha, " folded into ", rep.folded_into));
       mm.set_linear(name, std::move(q));
       out.changes.push_back(ch);
     }

@@ -88,8 +88,6 @@ inline std::vector<layer_change> quantize_linears_ggml(llama_model& m, const ggm
     auto q = std::make_unique<ggml_linear>(matrix_view<const float>(w.data(), cur.out_features(), cur.in_features()), t, imat);
     ch.format = q->format() + (imat.empty() ? "" : ":imatrix");
     ch.backend = q->backend();
-    if (name == "output.weight" && m.tied_classifier)
-      q->dense_weights(matrix_view<float>(m.token_embd.data(), cur.out_features(), cur.in_features()));
     m.set_linear(name, std::move(q));
     out.push_back(ch);
   }

@@ -8,8 +8,8 @@
 // went through every earlier group as quantized, and each layer is replaced by the
 // quantized_linear of pare::solvers::gptq_quantize (pare/solvers/gptq.hpp). Like
 // quantize_linears, a layer whose width the group size does not divide falls back to the
-// same format per output channel (layer_config_for; the change record says so), and a
-// tied classifier's embedding rows follow the quantized classifier.
+// same format per output channel (layer_config_for; the change record says so); a tied
+// classifier's embedding rows follow it (llama_model::set_linear).
 //
 // Cost: about five forward passes of the calibration windows; memory: the residual stream
 // of the windows at one block boundary and the XᵀX of one group's input (K² doubles).
@@ -81,10 +81,7 @@ inline gptq_linears_result gptq_linears(llama_model& m, const quant_config& cfg,
       ch.format = "gptq " + q->format();
       ch.backend = q->backend();
       if (r.dampening_retries > 0)
-        ch.reason = detail::concat(ch.reason.empty() ? "" : ch.reason + "; ", "Hessian not positive definite: dampening raised to ",
-                                   r.dampening, " x mean diag");
-      if (name == "output.weight" && mm.tied_classifier)
-        q->dense_weights(matrix_view<float>(mm.token_embd.data(), rows, cols));
+        ch.add_reason(detail::concat("Hessian not positive definite: dampening raised to ", r.dampening, " x mean diag"));
       mm.set_linear(name, std::move(q));
       out.changes.push_back(ch);
       out.layers.push_back(rep);

@@ -116,8 +116,6 @@ inline std::vector<layer_change> apply_lowrank(llama_model& m, const lowrank_pla
     } else {
       ch.format = built[i]->format();
       ch.backend = built[i]->backend();
-      if (lp.name == "output.weight" && m.tied_classifier)
-        built[i]->dense_weights(matrix_view<float>(m.token_embd.data(), lp.rows, lp.cols));
       m.set_linear(lp.name, std::move(built[i]));
     }
     out.push_back(ch);

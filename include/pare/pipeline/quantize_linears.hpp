@@ -25,7 +25,9 @@ struct layer_change {
   std::string format;    ///< the config applied
   std::string backend;   ///< how the forward pass runs it
   bool fallback = false;
-  std::string reason;    ///< why it fell back
+  std::string reason;    ///< why it fell back, and other notes ("; " between them)
+
+  void add_reason(const std::string& note) { reason += (reason.empty() ? "" : "; ") + note; }
 };
 
 /// The config a layer of `k` inputs gets under cfg: a group size that does not divide k
@@ -52,8 +54,6 @@ inline std::vector<layer_change> quantize_linears(llama_model& m, const quant_co
     auto q = std::make_unique<quantized_linear>(matrix_view<const float>(w.data(), w.shape()[0], w.shape()[1]), c);
     ch.format = q->format();
     ch.backend = q->backend();
-    if (name == "output.weight" && m.tied_classifier)
-      q->dense_weights(matrix_view<float>(m.token_embd.data(), cur.out_features(), cur.in_features()));
     m.set_linear(name, std::move(q));
     out.push_back(ch);
   }

@@ -103,6 +103,26 @@ inline recipe_step parse_recipe_step(const std::string& step) {
   auto bad = [&](const std::string& why) {
     detail::fail<argument_error>("step '", step, "': ", why);
   };
+  auto number = [&](const std::string& v, const std::string& what) {
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0') bad("expected " + what + ", got '" + v + "'");
+    return x;
+  };
+  // damp=<λ> and block=<B> of the Hessian solvers (GPTQ, SparseGPT); false for another token.
+  auto solver_option = [&](const std::string& t, solvers::hessian_options& hs, std::size_t& block, std::size_t multiple) {
+    if (t.rfind("damp=", 0) == 0) {
+      hs.dampening = number(t.substr(5), "a number after 'damp='");
+      if (!(hs.dampening >= 0.0) || !std::isfinite(hs.dampening)) bad("expected damp=<λ> with a finite λ >= 0");
+      return true;
+    }
+    if (t.rfind("block=", 0) != 0) return false;
+    const double b = number(t.substr(6), "a number after 'block='");
+    if (!(b >= 1.0 && b <= 65536.0) || b != std::floor(b) || (multiple && std::size_t(b) % multiple))
+      bad(std::string("expected block=<B> with an integer B in [1, 65536]") + (multiple > 1 ? ", a multiple of m" : ""));
+    block = static_cast<std::size_t>(b);
+    return true;
+  };
   if (step.rfind("quant:ggml:", 0) == 0) {
     st.kind = recipe_step::ggml;
     st.ggml_spec = ggml_quant_spec::parse(step.substr(11));
@@ -114,29 +134,16 @@ inline recipe_step parse_recipe_step(const std::string& step) {
     st.awq_opt.gptq = step.rfind("awq+gptq:", 0) == 0;
     std::string cfg;
     for (const std::string& t : split(step.substr(step.find(':') + 1), ':')) {
-      auto number = [&](const std::string& key) {
-        char* end = nullptr;
-        const std::string v = t.substr(key.size());
-        const double x = std::strtod(v.c_str(), &end);
-        if (v.empty() || *end != '\0') bad("expected a number after '" + key + "', got '" + v + "'");
-        return x;
-      };
       if (awq && t == "noclip") {
         st.awq_opt.clip = false;
       } else if (awq && t.rfind("grid=", 0) == 0) {
-        const double g = number("grid=");
+        const double g = number(t.substr(5), "a number after 'grid='");
         if (!(g >= 1.0 && g <= 1000.0) || g != std::floor(g)) bad("expected grid=<G> with an integer G in [1, 1000]");
         st.awq_opt.awq.grid = static_cast<std::size_t>(g);
       } else if (t == "actorder" && (!awq || st.awq_opt.gptq)) {
         st.gptq_opt.act_order = true;
-      } else if (t.rfind("damp=", 0) == 0 && (!awq || st.awq_opt.gptq)) {
-        st.gptq_opt.hessian.dampening = number("damp=");
-        if (!(st.gptq_opt.hessian.dampening >= 0.0) || !std::isfinite(st.gptq_opt.hessian.dampening))
-          bad("expected damp=<λ> with a finite λ >= 0");
-      } else if (t.rfind("block=", 0) == 0 && (!awq || st.awq_opt.gptq)) {
-        const double b = number("block=");
-        if (!(b >= 1.0 && b <= 65536.0) || b != std::floor(b)) bad("expected block=<B> with an integer B in [1, 65536]");
-        st.gptq_opt.block_size = static_cast<std::size_t>(b);
+      } else if ((!awq || st.awq_opt.gptq) && solver_option(t, st.gptq_opt.hessian, st.gptq_opt.block_size, 1)) {
+        // damp= / block=, read
       } else {
         cfg += (cfg.empty() ? "" : ":") + t;
       }
@@ -152,12 +159,6 @@ inline recipe_step parse_recipe_step(const std::string& step) {
   } else if (step.rfind("sparsegpt:", 0) == 0) {
     st.kind = recipe_step::sparsegpt;
     const std::vector<std::string> t = split(step.substr(10), ':');
-    auto number = [&](const std::string& v, const char* what) {
-      char* end = nullptr;
-      const double x = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end != '\0') bad(std::string("expected ") + what + ", got '" + v + "'");
-      return x;
-    };
     const char* usage = "expected sparsegpt:<sparsity> or sparsegpt:<n>:<m>, then an optional quant config, e.g. "
                         "sparsegpt:0.5, sparsegpt:2:4, sparsegpt:0.5:int4:g32:asym";
     if (t.empty() || t[0].empty()) bad(usage);
@@ -179,14 +180,8 @@ inline recipe_step parse_recipe_step(const std::string& step) {
     for (; at < t.size(); ++at) {
       if (t[at] == "per_row" && !nm) {
         so.per_row = true;
-      } else if (t[at].rfind("damp=", 0) == 0) {
-        so.hessian.dampening = number(t[at].substr(5), "a number after 'damp='");
-        if (!(so.hessian.dampening >= 0.0) || !std::isfinite(so.hessian.dampening)) bad("expected damp=<λ> with a finite λ >= 0");
-      } else if (t[at].rfind("block=", 0) == 0) {
-        const double b = number(t[at].substr(6), "a number after 'block='");
-        if (!(b >= 1.0 && b <= 65536.0) || b != std::floor(b) || (so.m && std::size_t(b) % so.m))
-          bad("expected block=<B> with an integer B in [1, 65536], a multiple of m");
-        so.block_size = static_cast<std::size_t>(b);
+      } else if (solver_option(t[at], so.hessian, so.block_size, so.m)) {
+        // damp= / block=, read
       } else {
         cfg += (cfg.empty() ? "" : ":") + t[at];
       }

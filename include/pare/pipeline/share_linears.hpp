@@ -38,11 +38,7 @@ std::vector<layer_change> share_linears(llama_model& m, const std::function<bool
     out.push_back(layer_change{name, layer->format(), layer->backend(), false, ""});
     built.emplace_back(name, std::move(layer));
   }
-  for (auto& [name, layer] : built) {
-    if (name == "output.weight" && m.tied_classifier)
-      layer->dense_weights(matrix_view<float>(m.token_embd.data(), layer->out_features(), layer->in_features()));
-    m.set_linear(name, std::move(layer));
-  }
+  for (auto& [name, layer] : built) m.set_linear(name, std::move(layer));
   return out;
 }
 }  // namespace detail

@@ -99,8 +99,7 @@ inline sparsegpt_linears_result sparsegpt_linears(llama_model& m, const sparsegp
         ch.backend = "f32";
       }
       if (r.dampening_retries > 0)
-        ch.reason = detail::concat(ch.reason.empty() ? "" : ch.reason + "; ",
-                                   "Hessian not positive definite: dampening raised to ", r.dampening, " x mean diag");
+        ch.add_reason(detail::concat("Hessian not positive definite: dampening raised to ", r.dampening, " x mean diag"));
       mm.set_linear(name, std::move(layer));
       out.changes.push_back(ch);
       out.layers.push_back({name, r.error, density});

@@ -44,7 +44,7 @@ struct gptq_options {
 
 struct gptq_result {
   quantized_tensor weight;      ///< in the config's format and layout
-  double error = 0;             ///< tr(ΔW·H·ΔWᵀ) of the result, undamped H (from OBS's identity, see below)
+  double error = 0;             ///< tr(ΔW·H·ΔWᵀ) of the result, undamped H (inverse_factor::undamped_loss)
   double dampening = 0;         ///< λ used (larger than asked when retries > 0)
   int dampening_retries = 0;    ///< H was not positive definite this many times (a warning)
   std::size_t dead_columns = 0; ///< inputs with H_jj = 0, their weights zeroed
@@ -176,17 +176,9 @@ inline gptq_result gptq_quantize(matrix_view<const float> w, const layer_hessian
       lapack::gemm_strided(where, false, false, rows, k - i2, nb, -1.0, err.data(), bs, f.u.data() + i1 * k + i2, k, 1.0,
                            ww.data() + i2, k);
   }
-  // OBS's identity: the greedy walk's loss under the damped H' is Σ e² (each term is the
-  // exact increase (w_j − q_j)²/[H_F⁻¹]_jj); H' = H + damp·I on the live columns, and dead
-  // columns have ΔW = 0, so the undamped loss is Σ e² − damp·‖W0 − Q‖²  (O(rows·K)
-  // instead of the 2·rows·K² of hessian_error).
-  double loss = 0, dw2 = 0;
+  double loss = 0;
   for (std::size_t r = 0; r < rows; ++r) loss += row_loss[r];
-  for (std::size_t t = 0; t < rows * k; ++t) {
-    const double d = double(w0[t]) - double(wq[t]);
-    dw2 += d * d;
-  }
-  res.error = std::max(0.0, loss - f.damp_add * dw2);
+  res.error = f.undamped_loss(loss, w0.data(), wq.data(), rows * k);
   res.dampening = f.dampening;
   res.dampening_retries = f.retries;
   res.dead_columns = f.dead_columns.size();

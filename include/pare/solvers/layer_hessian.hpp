@@ -93,6 +93,20 @@ struct inverse_factor {
   int retries = 0;                        ///< factorizations repeated with λ × 10
   double damp_add = 0;                    ///< λ·mean(diag H'): what was added to the diagonal
   double at(std::size_t i, std::size_t j) const { return u[i * n + j]; }
+
+  /// The undamped loss tr(ΔW·H·ΔWᵀ) of a greedy OBS walk over U (GPTQ, SparseGPT) from
+  /// OBS's identity: the walk's loss under the damped H' is Σ e² (`walk_loss`; each term is
+  /// the exact increase (w_j − q_j)²/[H_F⁻¹]_jj), H' = H + damp_add·I on the live columns
+  /// and dead columns have ΔW = 0, so the undamped loss is Σ e² − damp_add·‖W0 − Ŵ‖²
+  /// (O(rows·K) instead of the 2·rows·K² of hessian_error). w0 and w_hat: `count` values.
+  double undamped_loss(double walk_loss, const float* w0, const float* w_hat, std::size_t count) const {
+    double dw2 = 0;
+    for (std::size_t t = 0; t < count; ++t) {
+      const double d = double(w0[t]) - double(w_hat[t]);
+      dw2 += d * d;
+    }
+    return std::max(0.0, walk_loss - damp_add * dw2);
+  }
 };
 
 /// U for H with rows and columns in `order` (order[k] = storage index of the k-th column

@@ -40,8 +40,8 @@
 // parameter set holds in [qmin, qmax] (pare/core/affine.hpp), so it dequantizes to
 // exactly 0. A kept weight may still round to 0; the mask says "kept" for it.
 //
-// error = tr(ΔW·H·ΔWᵀ) for the undamped H, ΔW = W − result, from OBS's identity as in
-// gptq.hpp: Σ e² is the walk's loss under the damped H' = H + δ·I (live columns), so the
+// error = tr(ΔW·H·ΔWᵀ) for the undamped H, ΔW = W − result, from OBS's identity
+// (inverse_factor::undamped_loss, as gptq.hpp): Σ e² is the walk's loss under the damped H' = H + δ·I (live columns), so the
 // undamped loss is Σ e² − δ·‖W0 − Ŵ‖² (W0 = W with dead columns zeroed; dead columns
 // have zero rows and columns in H and cost nothing).
 
@@ -166,15 +166,15 @@ inline sparsegpt_result sparsegpt_prune(matrix_view<const float> w, const layer_
   const std::size_t live = k - f.dead_columns.size();
   std::vector<std::size_t> live_before(k + 1, 0);
   for (std::size_t j = 0; j < k; ++j) live_before[j + 1] = live_before[j] + !dead[j];
-  const std::size_t z_total = nm ? 0 : opt.per_row ? rows * prune::detail::floor_count(opt.sparsity, k)
-                                                    : prune::detail::floor_count(opt.sparsity, rows * k);
+  const std::size_t z_total = nm ? 0 : prune::detail::floor_count(opt.sparsity, rows * k);
   const std::size_t z_dead = rows * f.dead_columns.size();
   const std::size_t z_live = z_total > z_dead ? z_total - z_dead : 0;
   auto live_share = [&](std::size_t j) -> std::size_t {  // ⌊R·L(j)/L⌋
     return live == 0 ? 0 : static_cast<std::size_t>(std::uint64_t(z_live) * live_before[j] / live);
   };
-  const std::size_t z_live_row = opt.per_row && z_total / (rows ? rows : 1) > f.dead_columns.size()
-                                     ? z_total / rows - f.dead_columns.size() : 0;
+  // per_row: each row prunes ⌊sparsity·K⌋, its dead entries first.
+  const std::size_t z_row = nm ? 0 : prune::detail::floor_count(opt.sparsity, k);
+  const std::size_t z_live_row = z_row > f.dead_columns.size() ? z_row - f.dead_columns.size() : 0;
   auto live_share_row = [&](std::size_t j) -> std::size_t {
     return live == 0 ? 0 : static_cast<std::size_t>(std::uint64_t(z_live_row) * live_before[j] / live);
   };
@@ -303,13 +303,9 @@ inline sparsegpt_result sparsegpt_prune(matrix_view<const float> w, const layer_
       lapack::gemm_strided(where, false, false, rows, k - i2, nb, -1.0, err.data(), bs, f.u.data() + i1 * k + i2, k, 1.0,
                            ww.data() + i2, k);
   }
-  double loss = 0, dw2 = 0;
+  double loss = 0;
   for (std::size_t r = 0; r < rows; ++r) loss += row_loss[r];
-  for (std::size_t t = 0; t < rows * k; ++t) {
-    const double dd = double(w0[t]) - double(res.weight[t]);
-    dw2 += dd * dd;
-  }
-  res.error = std::max(0.0, loss - f.damp_add * dw2);
+  res.error = f.undamped_loss(loss, w0.data(), res.weight.data(), rows * k);
   res.dampening = f.dampening;
   res.dampening_retries = f.retries;
   res.dead_columns = f.dead_columns.size();
