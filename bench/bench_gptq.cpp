@@ -1,14 +1,17 @@
-// GPTQ timings: one 4096 x 4096 layer from a given Hessian (int4 g128 asym), and XᵀX accumulation in GFLOP/s beside this CPU's fp64 FMA peak in the same run.
+// GPTQ timings: one 4096 x 4096 layer from a given Hessian (int4 g128 asym), and XᵀX accumulation in GFLOP/s beside this CPU's fp32 and fp64 FMA peaks in the same run.
 //
 //   gptq/4096x4096/int4_g128[/act_order]  pare::solvers::gptq_quantize from a ready H
 //                                         (H = 2·XᵀX/n of 8192 correlated random tokens,
 //                                         built once outside the timing); counter loss_ratio
 //                                         = GPTQ's tr(ΔW·H·ΔWᵀ) / RTN's
 //   hessian/accumulate/K<k>               linear_input_stats::accumulate, 512 tokens x K,
-//                                         XᵀX only; counter GFLOPs (2·K²·n per call)
-//   fma_peak/f64                          12 independent fp64 FMA chains on 256-bit
-//                                         vectors per thread (AVX2 machines; 0 elsewhere):
-//                                         the yardstick for the two above
+//                                         XᵀX only (what calibration_capture calls for GPTQ),
+//                                         then layer_hessian::from_stats; counter GFLOPs
+//                                         (2·K²·n per call)
+//   fma_peak/f64, fma_peak/f32            12 independent FMA chains on 256-bit vectors per
+//                                         thread (AVX2 + FMA machines; 0 elsewhere)
+//   fma_peak/f32_avx512                   the same on 512-bit vectors (AVX-512F machines)
+//                                         — the yardsticks for the cases above
 // Threads: PARE_NUM_THREADS (pare's pool) and OPENBLAS_NUM_THREADS (the lazy-batch gemm).
 
 #include <benchmark/benchmark.h>
@@ -78,46 +81,57 @@ void bm_accumulate(benchmark::State& st) {
   pare::linear_input_options o{true, false, ""};
   pare::linear_input_stats s;
   for (auto _ : st) s.accumulate(pare::matrix_view<const float>(x.data(), n, k), o);
+  const pare::solvers::layer_hessian h = pare::solvers::layer_hessian::from_stats(s);
+  benchmark::DoNotOptimize(h.h.data());
   st.counters["GFLOPs"] = benchmark::Counter(2.0 * double(k) * double(k) * double(n) * double(st.iterations()) * 1e-9,
                                              benchmark::Counter::kIsRate);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2,fma"))) void fma_rounds(std::int64_t iters) {
-  __asm__ volatile(
-      "vxorpd %%ymm15, %%ymm15, %%ymm15\n\t"
-      "1:\n\t"
-      "vfmadd231pd %%ymm15, %%ymm15, %%ymm0\n\tvfmadd231pd %%ymm15, %%ymm15, %%ymm1\n\t"
-      "vfmadd231pd %%ymm15, %%ymm15, %%ymm2\n\tvfmadd231pd %%ymm15, %%ymm15, %%ymm3\n\t"
-      "vfmadd231pd %%ymm15, %%ymm15, %%ymm4\n\tvfmadd231pd %%ymm15, %%ymm15, %%ymm5\n\t"
-      "vfmadd231pd %%ymm15, %%ymm15, %%ymm6\n\tvfmadd231pd %%ymm15, %%ymm15, %%ymm7\n\t"
-      "vfmadd231pd %%ymm15, %%ymm15, %%ymm8\n\tvfmadd231pd %%ymm15, %%ymm15, %%ymm9\n\t"
-      "vfmadd231pd %%ymm15, %%ymm15, %%ymm10\n\tvfmadd231pd %%ymm15, %%ymm15, %%ymm11\n\t"
-      "dec %0\n\tjnz 1b\n\t"
-      : "+r"(iters)
-      :
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm15",
-        "cc");
+// One round: 12 independent FMAs (`op` on registers `r`0..11, multiplicands in r15).
+#define PARE_FMA12(op, r)                                                                                        \
+  "vxorps %%" r "15, %%" r "15, %%" r "15\n\t"                                                                   \
+  "1:\n\t" op " %%" r "15, %%" r "15, %%" r "0\n\t" op " %%" r "15, %%" r "15, %%" r "1\n\t" op " %%" r "15, %%" r \
+  "15, %%" r "2\n\t" op " %%" r "15, %%" r "15, %%" r "3\n\t" op " %%" r "15, %%" r "15, %%" r "4\n\t" op " %%" r  \
+  "15, %%" r "15, %%" r "5\n\t" op " %%" r "15, %%" r "15, %%" r "6\n\t" op " %%" r "15, %%" r "15, %%" r          \
+  "7\n\t" op " %%" r "15, %%" r "15, %%" r "8\n\t" op " %%" r "15, %%" r "15, %%" r "9\n\t" op " %%" r "15, %%" r  \
+  "15, %%" r "10\n\t" op " %%" r "15, %%" r "15, %%" r "11\n\t"                                                  \
+  "dec %0\n\tjnz 1b\n\t"
+#define PARE_FMA12_CLOBBERS \
+  "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm15", "cc"
+
+__attribute__((target("avx2,fma"))) void fma_rounds_f64(std::int64_t iters) {
+  __asm__ volatile(PARE_FMA12("vfmadd231pd", "ymm") : "+r"(iters) : : PARE_FMA12_CLOBBERS);
+}
+__attribute__((target("avx2,fma"))) void fma_rounds_f32(std::int64_t iters) {
+  __asm__ volatile(PARE_FMA12("vfmadd231ps", "ymm") : "+r"(iters) : : PARE_FMA12_CLOBBERS);
+}
+__attribute__((target("avx512f"))) void fma_rounds_f32_avx512(std::int64_t iters) {
+  __asm__ volatile(PARE_FMA12("vfmadd231ps", "zmm") : "+r"(iters) : : PARE_FMA12_CLOBBERS);
 }
 #endif
 
-void bm_fma_peak(benchmark::State& st) {
+/// `lanes` per FMA: 4 (f64 on 256 bits), 8 (f32 on 256 bits), 16 (f32 on 512 bits).
+void bm_fma_peak(benchmark::State& st, int lanes, bool avx512) {
   const std::int64_t rounds = 1 << 20;
   const std::size_t threads = pare::default_thread_pool().concurrency();
   bool have = false;
+  void (*rounds_fn)(std::int64_t) = nullptr;
 #if defined(__x86_64__) && defined(__GNUC__)
-  have = (pare::detected_isas() & pare::isa::avx2) != pare::isa{};
+  const pare::isa need = avx512 ? pare::isa::avx512bw : pare::isa::avx2;  // avx512bw implies F
+  have = (pare::detected_isas() & need) != pare::isa{};
+  rounds_fn = avx512 ? fma_rounds_f32_avx512 : lanes == 4 ? fma_rounds_f64 : fma_rounds_f32;
 #endif
-  for (auto _ : st) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (have)
-      pare::parallel_for(0, threads, 1, [&](std::size_t lo, std::size_t hi) {
-        for (std::size_t t = lo; t < hi; ++t) fma_rounds(rounds);
-      });
-#endif
+  if (!have) {
+    st.SkipWithError(avx512 ? "no AVX-512F on this CPU" : "no AVX2 on this CPU");
+    return;
   }
-  // 12 FMAs × 4 lanes × 2 flops per round, per thread.
-  st.counters["GFLOPs"] = benchmark::Counter(have ? 96.0 * double(rounds) * double(threads) * double(st.iterations()) * 1e-9 : 0.0,
+  for (auto _ : st)
+    pare::parallel_for(0, threads, 1, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t t = lo; t < hi; ++t) rounds_fn(rounds);
+    });
+  // 12 FMAs × lanes × 2 flops per round, per thread.
+  st.counters["GFLOPs"] = benchmark::Counter(24.0 * lanes * double(rounds) * double(threads) * double(st.iterations()) * 1e-9,
                                              benchmark::Counter::kIsRate);
 }
 
@@ -126,5 +140,7 @@ void bm_fma_peak(benchmark::State& st) {
 BENCHMARK_CAPTURE(bm_gptq, int4_g128, false)->Name("gptq/4096x4096/int4_g128")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK_CAPTURE(bm_gptq, int4_g128_act_order, true)->Name("gptq/4096x4096/int4_g128/act_order")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(bm_accumulate)->Name("hessian/accumulate")->Arg(512)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_fma_peak)->Name("fma_peak/f64")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(bm_fma_peak, f64, 4, false)->Name("fma_peak/f64")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(bm_fma_peak, f32, 8, false)->Name("fma_peak/f32")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(bm_fma_peak, f32_avx512, 16, true)->Name("fma_peak/f32_avx512")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_MAIN();

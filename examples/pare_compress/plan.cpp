@@ -54,8 +54,9 @@ const std::vector<std::string> default_recipes = {
     "prune:nm:2:4:wanda",               "lowrank:energy=0.9",           "lowrank:energy=0.9:asvd",
     "lowrank:energy=0.9:whiten",        "lowrank:energy=0.95",          "lowrank:energy=0.95:asvd",
     "lowrank:energy=0.95:whiten",       "slicegpt:0.1",                 "slicegpt:0.25",
-    "slicegpt:0.1:global",              "slicegpt:0.25:global",         "gptq:int4:g32:asym:mse",
-    "awq:int4:g32:asym",                "sparsegpt:0.5:per_row",        "sparsegpt:2:4"};
+    "slicegpt:0.1:global",              "slicegpt:0.25:global",         "gptq:int4:g32:asym:mse:fptarget:damp=0.1",
+    "awq:int4:g32:asym",                "sparsegpt:0.5:per_row",        "sparsegpt:2:4",
+    "gptq:ggml:q4_0",                   "smoothquant:0.5:w8a8"};
 
 std::string extension_of(const std::string& path) { return fs::path(path).extension().string(); }
 

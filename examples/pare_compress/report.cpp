@@ -2,6 +2,7 @@
 #include "report.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -13,13 +14,16 @@ namespace {
 
 double delta_percent(double ppl, double base) { return 100.0 * (ppl / base - 1.0); }
 
+/// A layer's format chosen by a mixed: step (listed in its own section, not as a fallback or change).
+bool mixed_choice(const change& c) { return c.reason.find("mixed precision, budget ") != std::string::npos; }
+
 /// One line per (recipe, fallback format, reason) with the tensors it concerns.
 void print_fallbacks(const std::vector<row>& rows) {
   bool any = false;
   for (const row& r : rows) {
     std::vector<const change*> done;
     for (const change& c : r.changes) {
-      if (!c.fallback) continue;
+      if (!c.fallback || mixed_choice(c)) continue;
       bool seen = false;
       for (const change* d : done) seen = seen || (d->format == c.format && d->reason == c.reason);
       if (seen) continue;
@@ -27,7 +31,7 @@ void print_fallbacks(const std::vector<row>& rows) {
       std::string names;
       std::size_t count = 0;
       for (const change& e : r.changes)
-        if (e.fallback && e.format == c.format && e.reason == c.reason) names += (count++ ? ", " : "") + e.name;
+        if (e.fallback && !mixed_choice(e) && e.format == c.format && e.reason == c.reason) names += (count++ ? ", " : "") + e.name;
       if (!any) std::printf("\nfallbacks (tensors the recipe's format cannot take):\n");
       any = true;
       std::printf("  %s: %zu tensor%s -> %s (%s): %s\n", r.recipe.c_str(), count, count == 1 ? "" : "s",
@@ -41,11 +45,30 @@ void print_structural_changes(const std::vector<row>& rows) {
   for (const row& r : rows) {
     std::string what;
     for (const change& c : r.changes)
-      if (!c.fallback && !c.reason.empty()) what += (what.empty() ? "" : "; ") + c.name + " " + c.format;
+      if (!c.fallback && !c.reason.empty() && !mixed_choice(c)) what += (what.empty() ? "" : "; ") + c.name + " " + c.format;
     if (what.empty()) continue;
     if (!any) std::printf("\nstructural changes:\n");
     any = true;
     std::printf("  %s: %s\n", r.recipe.c_str(), what.c_str());
+  }
+}
+
+/// mixed: steps: the achieved bits/weight against the budget, then each layer's format and why.
+void print_mixed_precision(const std::vector<row>& rows) {
+  for (const row& r : rows) {
+    bool any = false;
+    for (const change& c : r.changes) {
+      if (!mixed_choice(c)) continue;
+      if (!any) {
+        const std::size_t at = r.recipe.find("mixed:");
+        const double budget = at == std::string::npos ? 0.0 : std::strtod(r.recipe.c_str() + at + 6, nullptr);
+        std::printf("\nmixed precision, %s: %.4f bits/weight stored, budget %g; each layer's format:\n\n", r.recipe.c_str(),
+                    r.bits_per_weight, budget);
+        std::printf("| layer | format | choice |\n|---|---|---|\n");
+        any = true;
+      }
+      std::printf("| %s | %s | %s |\n", c.name.c_str(), c.format.c_str(), c.reason.c_str());
+    }
   }
 }
 
@@ -90,6 +113,7 @@ void print_markdown(const evaluation& e) {
                 r.bytes, r.weights, r.ppl, delta_percent(r.ppl, fp32.ppl), r.prefill_tps, r.decode_tps);
   print_fallbacks(e.rows);
   print_structural_changes(e.rows);
+  print_mixed_precision(e.rows);
   print_legend(e.rows);
   print_block_sensitivity(e);
 }

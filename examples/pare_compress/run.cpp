@@ -42,8 +42,11 @@ struct work_estimate {
   double speed() const { return 3 * window + 4 * 144; }
   double step(const pare::recipe_step& st) const {
     if (!st.needs_calibration()) return window;
-    if (st.kind == pare::recipe_step::gptq || st.kind == pare::recipe_step::awq || st.kind == pare::recipe_step::sparsegpt)
-      return window + calib * 5;  // block-sequential: five block passes per block
+    if (st.kind == pare::recipe_step::gptq || st.kind == pare::recipe_step::gptq_ggml || st.kind == pare::recipe_step::awq ||
+        st.kind == pare::recipe_step::sparsegpt)
+      return window + calib * (st.fp_target ? 10 : 5);  // block-sequential: five block passes per block (x2 with a reference)
+    if (st.kind == pare::recipe_step::smoothquant) return window + calib;  // one capture pass
+    if (st.kind == pare::recipe_step::mixed) return window + calib * 5 + calib * 0.125 * 3 * blocks;  // sensitivities + sequential
     const bool per_block = st.kind != pare::recipe_step::quant && st.kind != pare::recipe_step::ggml &&
                            st.kind != pare::recipe_step::kmeans && st.kind != pare::recipe_step::lowrank &&
                            st.kind != pare::recipe_step::masked && st.kind != pare::recipe_step::slice;

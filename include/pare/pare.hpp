@@ -19,11 +19,14 @@
 #include "pare/lowrank/randomized_svd.hpp"
 #include "pare/lowrank/svd.hpp"
 
-// solvers: error-compensating layer solvers over calibration statistics (GPTQ, SparseGPT, AWQ)
+// solvers: error-compensating layer solvers over calibration statistics (GPTQ, SparseGPT, AWQ, SmoothQuant)
 #include "pare/solvers/awq.hpp"
+#include "pare/solvers/smoothquant.hpp"
+#include "pare/solvers/asymmetric_target.hpp"
 #include "pare/solvers/gptq.hpp"
 #include "pare/solvers/sparsegpt.hpp"
 #include "pare/solvers/layer_hessian.hpp"
+#include "pare/solvers/bit_allocation.hpp"
 
 // ggml: GPTQ whose output is a llama.cpp block format (needs the solvers above)
 #include "pare/ggml/gptq.hpp"
@@ -31,7 +34,10 @@
 // pipeline: methods applied across a model
 #include "pare/pipeline/awq_linears.hpp"
 #include "pare/pipeline/gptq_linears.hpp"
+#include "pare/pipeline/gptq_ggml_linears.hpp"
 #include "pare/pipeline/lowrank_linears.hpp"
+#include "pare/pipeline/mixed_precision.hpp"
 #include "pare/pipeline/recipe.hpp"
+#include "pare/pipeline/smoothquant_linears.hpp"
 #include "pare/pipeline/slicegpt.hpp"
 #include "pare/pipeline/sparsegpt_linears.hpp"

@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "pare/core/error.hpp"
+#include "pare/core/huge_pages.hpp"
 #include "pare/core/parallel.hpp"
 #include "pare/core/tensor_view.hpp"
 #include "pare/ggml/detail/block_bytes.hpp"
@@ -304,7 +305,8 @@ inline gptq_ggml_result gptq_quantize_ggml(matrix_view<const float> w, const lay
   std::vector<float> sigma2(rows, 0.0f);
   if (imatrix)
     for (std::size_t i = 0; i < rows; ++i) sigma2[i] = ggml::detail::row_sigma2(w0.data() + i * k, k);
-  std::vector<double> ww(rows * k);
+  std::vector<double> ww;
+  resize_huge(ww, rows * k);
   for (std::size_t i = 0; i < rows; ++i)
     for (std::size_t a = 0; a < k; ++a) ww[i * k + a] = w0[i * k + order[a]];
 

@@ -58,7 +58,8 @@ class llama_model {
   }
 
   /// Builds the model from a tensor lookup `get(name) -> tensor_view<const float>` using
-  /// the GGUF names above; `tied` means output.weight is token_embd.weight.
+  /// the GGUF names above; `tied` means output.weight is token_embd.weight. Each view is
+  /// copied before `get` is called again, so it need only stay valid until then.
   template <class Get>
   static llama_model from_tensors(const llama_config& cfg, Get&& get, bool tied) {
     cfg.validate("llama_model");

@@ -68,7 +68,9 @@ inline llama_model llama_model_from_gguf(const gguf_file& g) {
     std::vector<std::uint8_t> bytes(t.data, t.data + t.bytes);
     return ggml::ggml_tensor(static_cast<ggml::type>(t.type), t.rows(), t.cols(), std::move(bytes));
   };
-  std::vector<std::vector<float>> dequantized;  // keeps non-F32 tensors alive while the model copies them
+  // The last non-F32 tensor, dequantized: from_tensors copies each tensor before it asks for
+  // the next, so one buffer suffices (keeping them all held an fp32 copy of the whole model).
+  std::vector<float> dequantized;
   llama_model m = llama_model::from_tensors(
       c,
       [&](const std::string& name) {
@@ -80,8 +82,8 @@ inline llama_model llama_model_from_gguf(const gguf_file& g) {
         if (!ggml_of(t))
           detail::fail<unsupported_error>("llama_model_from_gguf: tensor '", name, "': type ", t.type_name(),
                                           " is not supported (expected f32 or one of ", ggml::supported_names(), ")");
-        dequantized.push_back(block_tensor(t).dequantize());
-        return tensor_view<const float>(dequantized.back().data(), shape_t{t.rows(), t.cols()});
+        dequantized = block_tensor(t).dequantize();
+        return tensor_view<const float>(dequantized.data(), shape_t{t.rows(), t.cols()});
       },
       tied);
   // ggml-format linears keep the file's blocks (bit-identical values; integer kernels for integer formats).

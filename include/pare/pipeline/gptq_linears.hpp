@@ -26,6 +26,7 @@
 #include "pare/model/llama_model.hpp"
 #include "pare/pipeline/quantize_linears.hpp"
 #include "pare/pipeline/sequential_linears.hpp"
+#include "pare/solvers/asymmetric_target.hpp"
 #include "pare/solvers/gptq.hpp"
 
 PARE_NAMESPACE_BEGIN
@@ -44,6 +45,10 @@ struct gptq_linears_result {
   std::vector<gptq_layer_report> layers;
 };
 
+/// With `reference` (a model of the same shape, e.g. dense_copy(m) before the step), each
+/// layer is fitted to the reference's outputs on the reference's inputs: GPTQ of
+/// solvers::asymmetric_target(W, P, G, λ) (GPTAQ's asymmetric calibration; twice the block
+/// passes and held streams); the reported losses are then those against that target.
 /// GPTQ of every selected linear layer under `cfg`, calibrated on `windows` (token
 /// windows of the calibration text, each at most seq_len). argument_error for no windows;
 /// the errors of gptq_quantize otherwise (the model is then partly quantized: callers that
@@ -52,7 +57,8 @@ inline gptq_linears_result gptq_linears(llama_model& m, const quant_config& cfg,
                                         const std::vector<std::vector<std::int32_t>>& windows,
                                         const solvers::gptq_options& opt = {},
                                         const std::function<bool(const std::string&)>& select = {},
-                                        const progress_callback& progress = {}) {
+                                        const progress_callback& progress = {},
+                                        const llama_model* reference = nullptr) {
   const char* where = "pare::gptq_linears";
   if (windows.empty()) detail::fail<argument_error>(where, ": argument 'windows': expected calibration windows, got none");
   cfg.validate(where);
@@ -60,7 +66,8 @@ inline gptq_linears_result gptq_linears(llama_model& m, const quant_config& cfg,
   linear_input_options stats;
   stats.xtx = true;
   stats.channel_stats = false;
-  auto solve = [&](llama_model& mm, const std::vector<std::string>& names, const linear_input_stats& input) {
+  auto solve = [&](llama_model& mm, const std::vector<std::string>& names, const linear_input_stats& input,
+                   const std::vector<double>* cross) {
     const solvers::layer_hessian h = solvers::layer_hessian::from_stats(input);
     for (const std::string& name : names) {
       const linear_layer& cur = mm.linear(name);
@@ -69,6 +76,9 @@ inline gptq_linears_result gptq_linears(llama_model& m, const quant_config& cfg,
       const std::size_t rows = cur.out_features(), cols = cur.in_features();
       std::vector<float> w(rows * cols);
       cur.dense_weights(matrix_view<float>(w.data(), rows, cols));
+      if (cross)  // fit the reference's outputs: GPTQ of W·P·G⁻¹ (solvers/asymmetric_target.hpp)
+        w = solvers::asymmetric_target(matrix_view<const float>(w.data(), rows, cols), *cross, input.xtx,
+                                       opt.hessian.dampening);
       const matrix_view<const float> wv(w.data(), rows, cols);
       solvers::gptq_result r = solvers::gptq_quantize(wv, h, c, opt);
       gptq_layer_report rep{name, r.error, 0.0, r.dampening_retries, r.dead_columns};
@@ -87,7 +97,20 @@ inline gptq_linears_result gptq_linears(llama_model& m, const quant_config& cfg,
       out.layers.push_back(rep);
     }
   };
-  sequential_linears(m, windows, stats, solve, select, progress);
+  if (reference) {
+    sequential_linears_to_reference(
+        m, *reference, windows, stats,
+        [&](llama_model& mm, const std::vector<std::string>& names, const linear_input_stats& input,
+            const std::vector<double>& cross) { solve(mm, names, input, &cross); },
+        select, progress);
+  } else {
+    sequential_linears(
+        m, windows, stats,
+        [&](llama_model& mm, const std::vector<std::string>& names, const linear_input_stats& input) {
+          solve(mm, names, input, nullptr);
+        },
+        select, progress);
+  }
   return out;
 }
 

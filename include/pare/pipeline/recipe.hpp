@@ -4,18 +4,38 @@
 // Steps (a recipe is a comma-separated list, applied in order):
 //   quant:<config>                     pare's linear quantization (quant_config grammar)
 //   quant:ggml:<type>[:imatrix]        llama.cpp's block formats (importance from calibration)
-//   gptq:<config>[:actorder][:damp=<λ>][:block=<B>]
+//   gptq:<config>[:actorder][:fptarget][:damp=<λ>][:block=<B>]
 //                                      GPTQ into pare's linear formats (quant_config grammar),
 //                                      layer by layer behind the already quantized layers
 //                                      (pare/pipeline/gptq_linears.hpp); act-order with static
 //                                      groups, dampening λ·mean(diag H) (default 0.01), lazy
-//                                      batch of B columns (default 128)
+//                                      batch of B columns (default 128); fptarget: fit each layer
+//                                      to the step's input model's outputs on its own inputs
+//                                      (asymmetric calibration, pare/solvers/asymmetric_target.hpp)
+//   gptq:ggml:<type>[:imatrix][:actorder][:damp=<λ>][:block=<B>]
+//                                      GPTQ into llama.cpp's block formats (q4_0, q4_K, iq4_nl,
+//                                      q8_0, ...; llama.cpp's fallbacks), ggml's bytes: writes a
+//                                      GGUF llama.cpp loads (pare/pipeline/gptq_ggml_linears.hpp)
 //   awq:<config>[:noclip][:grid=<G>]   AWQ: per-input-channel scales mean|x|^α (α by grid search
 //                                      on each group's output error) folded into the RMSNorm
 //                                      gain or the linear before the group, clipping search,
 //                                      round to nearest (pare/pipeline/awq_linears.hpp)
 //   awq+gptq:<config>[:noclip][:grid=<G>][:actorder][:damp=<λ>]
 //                                      the same with GPTQ after scaling and clipping
+//   smoothquant:<α>[:nodown]           SmoothQuant: scales max|x|^α / max|w|^(1−α) folded into the
+//   smoothquant:<α|none>:w8a8[:static|:dynamic][:nodown]
+//                                      RMSNorm gain or the linear before each group (nodown: not
+//                                      ffn_down's input); with w8a8 then int8 weights per channel ×
+//                                      int8 activations per token (dynamic, default) or with one
+//                                      calibrated scale per layer (static); none: no smoothing
+//                                      (pare/pipeline/smoothquant_linears.hpp); W8A8 writes no GGUF
+//   mixed:<bpw>:<fmt>/<fmt>/...[:ppl|:hessian][:gptq][:actorder][:damp=<λ>][:windows=<n>]
+//                                      mixed precision: one format per layer (quant_config
+//                                      grammar) minimising the summed sensitivity (calibration NLL
+//                                      with that layer alone quantized on the first n windows,
+//                                      default 16, or the Hessian proxy) within <bpw> bits/weight
+//                                      as pare-compress counts them; RTN or GPTQ
+//                                      (pare/pipeline/mixed_precision.hpp)
 //   sparsegpt:<sparsity>[:per_row][:<config>][:damp=<λ>][:block=<B>]
 //   sparsegpt:<n>:<m>[:<config>][...]  SparseGPT (pare/pipeline/sparsegpt_linears.hpp):
 //                                      unstructured (one count per block over all rows, or
@@ -59,9 +79,12 @@
 #include "pare/pipeline/quantize_linears.hpp"
 #include "pare/pipeline/ggml_quantize_linears.hpp"
 #include "pare/pipeline/awq_linears.hpp"
+#include "pare/pipeline/smoothquant_linears.hpp"
 #include "pare/pipeline/gptq_linears.hpp"
+#include "pare/pipeline/gptq_ggml_linears.hpp"
 #include "pare/model/perplexity.hpp"
 #include "pare/pipeline/lowrank_linears.hpp"
+#include "pare/pipeline/mixed_precision.hpp"
 #include "pare/pipeline/mask_prune_linears.hpp"
 #include "pare/pipeline/share_linears.hpp"
 #include "pare/pipeline/slicegpt.hpp"
@@ -73,7 +96,7 @@
 PARE_NAMESPACE_BEGIN
 
 struct recipe_step {
-  enum kind_t { quant, ggml, structural, kmeans, lowrank, masked, slice, gptq, awq, sparsegpt } kind = quant;
+  enum kind_t { quant, ggml, structural, kmeans, lowrank, masked, slice, gptq, awq, sparsegpt, gptq_ggml, smoothquant, mixed } kind = quant;
   std::string text;
   quant_config cfg;
   ggml_quant_spec ggml_spec;
@@ -81,17 +104,22 @@ struct recipe_step {
   lowrank_spec lr;
   slicegpt_options slice_opt;
   solvers::gptq_options gptq_opt;
+  bool fp_target = false;  ///< gptq ...:fptarget: fit the step's input model's outputs (asymmetric calibration)
   awq_linears_options awq_opt;
   sparsegpt_linears_options sparsegpt_opt;
+  mixed_precision_options mixed_opt;  ///< mixed:
+  smoothquant_linears_options sq_opt;
 
   bool writes_gguf() const {
+    if (kind == smoothquant) return !sq_opt.w8a8;  // W8A8 is no GGUF type; folded fp32 is
     const bool sparse_kernel = sparsegpt_opt.prune.m == 4 && sparsegpt_opt.prune.n == 2;  // no GGUF type for 2:4
     return kind != quant && kind != gptq && kind != awq && !(kind == sparsegpt && (sparsegpt_opt.quantize || sparse_kernel)) &&
-           kind != kmeans && kind != lowrank &&
+           kind != kmeans && kind != lowrank && kind != mixed &&
            !(kind == slice && slice_opt.mode == slicegpt_options::rotation::per_point);
   }
   bool needs_calibration() const {
-    return kind == gptq || kind == awq || kind == sparsegpt || (kind == ggml && ggml_spec.imatrix) || ((kind == structural || kind == masked) && prune.needs_calibration()) ||
+    if (kind == smoothquant) return sq_opt.smooth || sq_opt.activations == w8a8_activations::static_per_tensor;
+    return kind == gptq || kind == gptq_ggml || kind == mixed || kind == awq || kind == sparsegpt || (kind == ggml && ggml_spec.imatrix) || ((kind == structural || kind == masked) && prune.needs_calibration()) ||
            (kind == lowrank && lr.method != lowrank_method::plain) || kind == slice;
   }
 };
@@ -128,6 +156,18 @@ inline recipe_step parse_recipe_step(const std::string& step) {
     st.ggml_spec = ggml_quant_spec::parse(step.substr(11));
   } else if (step.rfind("quant:", 0) == 0) {
     st.cfg = quant_config::parse(step.substr(6));
+  } else if (step.rfind("gptq:ggml:", 0) == 0) {
+    st.kind = recipe_step::gptq_ggml;
+    std::string spec;
+    for (const std::string& t : split(step.substr(10), ':')) {
+      if (t == "actorder") st.gptq_opt.act_order = true;
+      else if (!solver_option(t, st.gptq_opt.hessian, st.gptq_opt.block_size, 1)) spec += (spec.empty() ? "" : ":") + t;
+    }
+    if (spec.empty()) bad("expected gptq:ggml:<type>[:imatrix][:actorder][:damp=<λ>][:block=<B>], e.g. gptq:ggml:q4_0");
+    st.ggml_spec = ggml_quant_spec::parse(spec);
+    if (!solvers::detail::gptq_ggml::find_codec(st.ggml_spec.type))
+      bad(std::string("expected a ggml block format for GPTQ (") + solvers::detail::gptq_ggml::supported_names() + "), got " +
+          ggml::to_string(st.ggml_spec.type));
   } else if (step.rfind("gptq:", 0) == 0 || step.rfind("awq:", 0) == 0 || step.rfind("awq+gptq:", 0) == 0) {
     const bool awq = step.rfind("awq", 0) == 0;
     st.kind = awq ? recipe_step::awq : recipe_step::gptq;
@@ -142,6 +182,8 @@ inline recipe_step parse_recipe_step(const std::string& step) {
         st.awq_opt.awq.grid = static_cast<std::size_t>(g);
       } else if (t == "actorder" && (!awq || st.awq_opt.gptq)) {
         st.gptq_opt.act_order = true;
+      } else if (t == "fptarget" && !awq) {
+        st.fp_target = true;
       } else if ((!awq || st.awq_opt.gptq) && solver_option(t, st.gptq_opt.hessian, st.gptq_opt.block_size, 1)) {
         // damp= / block=, read
       } else {
@@ -156,6 +198,33 @@ inline recipe_step parse_recipe_step(const std::string& step) {
       bad(awq ? "AWQ searches with round to nearest: stochastic rounding does not apply"
               : "GPTQ chooses each code itself: stochastic rounding does not apply");
     st.awq_opt.gptq_opt = st.gptq_opt;
+  } else if (step.rfind("smoothquant:", 0) == 0) {
+    st.kind = recipe_step::smoothquant;
+    const std::vector<std::string> t = split(step.substr(12), ':');
+    smoothquant_linears_options& o = st.sq_opt;
+    o.w8a8 = false;
+    if (t.empty() || t[0].empty()) bad("expected smoothquant:<α>[:w8a8[:static|:dynamic]][:nodown], e.g. smoothquant:0.5:w8a8");
+    if (t[0] == "none") {
+      o.smooth = false;
+    } else {
+      char* end = nullptr;
+      o.sq.alpha = std::strtod(t[0].c_str(), &end);
+      if (*end != '\0' || !(o.sq.alpha >= 0.0 && o.sq.alpha <= 1.0))
+        bad("argument 'alpha': expected a migration strength in [0, 1] or 'none', got '" + t[0] + "'");
+    }
+    bool mode = false;
+    for (std::size_t i = 1; i < t.size(); ++i) {
+      if (t[i] == "w8a8" && !o.w8a8) o.w8a8 = true;
+      else if ((t[i] == "static" || t[i] == "dynamic") && o.w8a8 && !mode) {
+        mode = true;
+        o.activations = t[i] == "static" ? w8a8_activations::static_per_tensor : w8a8_activations::dynamic_per_token;
+      } else if (t[i] == "nodown" && o.smooth_ffn_down) o.smooth_ffn_down = false;
+      else bad("expected smoothquant:<α>[:w8a8[:static|:dynamic]][:nodown], got token '" + t[i] + "'");
+    }
+    if (!o.smooth && !o.w8a8) bad("smoothquant:none does nothing without w8a8 (expected smoothquant:none:w8a8[...])");
+  } else if (step.rfind("mixed:", 0) == 0) {
+    st.kind = recipe_step::mixed;
+    st.mixed_opt = mixed_precision_options::parse(step.substr(6));
   } else if (step.rfind("sparsegpt:", 0) == 0) {
     st.kind = recipe_step::sparsegpt;
     const std::vector<std::string> t = split(step.substr(10), ':');
@@ -218,7 +287,7 @@ inline recipe_step parse_recipe_step(const std::string& step) {
     st.kind = recipe_step::kmeans;
     (void)kmeans_config::parse(step.substr(6));  // validates
   } else {
-    bad("expected quant:<config>, quant:ggml:<type>, gptq:<config>, awq:<config>, sparsegpt:…, prune:…, lowrank:…, slicegpt:… or share:kmeans:…");
+    bad("expected quant:<config>, quant:ggml:<type>, gptq:<config>, awq:<config>, smoothquant:…, sparsegpt:…, mixed:…, prune:…, lowrank:…, slicegpt:… or share:kmeans:…");
   }
   return st;
 }
@@ -261,8 +330,18 @@ inline std::vector<layer_change> apply_recipe_step(const recipe_step& st, llama_
                                                  calibration_set& cal) {
   switch (st.kind) {
     case recipe_step::quant: return quantize_linears(m, st.cfg, select);
-    case recipe_step::gptq: return gptq_linears(m, st.cfg, cal.windows(m), st.gptq_opt, select).changes;
+    case recipe_step::gptq: {
+      if (!st.fp_target) return gptq_linears(m, st.cfg, cal.windows(m), st.gptq_opt, select).changes;
+      const llama_model ref = dense_copy(m);
+      return gptq_linears(m, st.cfg, cal.windows(m), st.gptq_opt, select, {}, &ref).changes;
+    }
+    case recipe_step::gptq_ggml: return gptq_linears_ggml(m, st.ggml_spec, cal.windows(m), st.gptq_opt, select).changes;
     case recipe_step::awq: return awq_linears(m, st.cfg, cal.windows(m), st.awq_opt, select).changes;
+    case recipe_step::smoothquant: {  // statistics only for scales or static ranges
+      const calibration_capture none;
+      return smoothquant_linears(m, st.needs_calibration() ? cal.channel_stats(m) : none, st.sq_opt, select).changes;
+    }
+    case recipe_step::mixed: return mixed_precision_linears(m, cal.windows(m), st.mixed_opt, select).changes;
     case recipe_step::sparsegpt: return sparsegpt_linears(m, st.sparsegpt_opt, cal.windows(m), select).changes;
     case recipe_step::ggml: {
       const calibration_capture* stats = nullptr;

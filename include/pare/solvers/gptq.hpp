@@ -10,6 +10,10 @@
 // applied lazily: within a block of `block_size` columns immediately, to the columns
 // beyond the block once per block as one BLAS product (GPTQ's lazy batch); both forms
 // give the same result up to the order of floating-point sums. Arithmetic in double.
+// (The walk cannot run on the Cholesky factor Ũ of H' itself, H' = Ũ·Ũᵀ, U = Ũ⁻¹, to save
+// the triangular inverse: there the columns not yet reached accumulate (w0_j − q_j)·Ũ_jk/Ũ_kk,
+// whose partial sums equal the OBS-updated weights only once the walk reaches column k,
+// so dynamic groups would take their parameters from other weights.)
 //
 // Parameters (scales, zero points) come from cfg's observer:
 //   per_group G, storage order   from the group's current (already updated) weights when
@@ -27,6 +31,7 @@
 #include <vector>
 
 #include "pare/core/error.hpp"
+#include "pare/core/huge_pages.hpp"
 #include "pare/core/parallel.hpp"
 #include "pare/core/tensor_view.hpp"
 #include "pare/linalg/lapack.hpp"
@@ -99,16 +104,17 @@ inline gptq_result gptq_quantize(matrix_view<const float> w, const layer_hessian
   const bool dynamic_groups = per_group && !opt.act_order;
   const std::size_t bs = per_group ? std::max(g, opt.block_size / g * g) : opt.block_size;
 
-  // Original weights (dead columns zeroed) in float for the up-front parameters, and in
-  // double, walking order, for the solve.
+  // Original weights (dead columns zeroed) in double, walking order, for the solve; in
+  // float, storage order, only where the parameters come from them up front.
   std::vector<char> dead(k, 0);
   for (std::size_t j : f.dead_columns) dead[j] = 1;
-  std::vector<float> w0(rows * k);
-  for (std::size_t i = 0; i < rows; ++i)
-    for (std::size_t j = 0; j < k; ++j) w0[i * k + j] = dead[j] ? 0.0f : w(i, j);
-  std::vector<double> ww(rows * k);
-  for (std::size_t i = 0; i < rows; ++i)
-    for (std::size_t a = 0; a < k; ++a) ww[i * k + a] = w0[i * k + order[a]];
+  const auto w0_at = [&](std::size_t i, std::size_t j) { return dead[j] ? 0.0f : w(i, j); };
+  std::vector<double> ww;
+  resize_huge(ww, rows * k);
+  parallel_for(0, rows, 64, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t i = lo; i < hi; ++i)
+      for (std::size_t a = 0; a < k; ++a) ww[i * k + a] = w0_at(i, order[a]);
+  });
 
   gptq_result res;
   quantized_tensor& qt = res.weight;
@@ -121,6 +127,9 @@ inline gptq_result gptq_quantize(matrix_view<const float> w, const layer_hessian
     qt.scales.assign(param_count_for(cfg.gran, rows, k), 1.0f);
     qt.zero_points.assign(qt.scales.size(), 0);
   } else {
+    std::vector<float> w0(rows * k);
+    for (std::size_t i = 0; i < rows; ++i)
+      for (std::size_t j = 0; j < k; ++j) w0[i * k + j] = w0_at(i, j);
     const quantized_tensor q0 = quantize(matrix_view<const float>(w0.data(), rows, k), cfg);
     qt.scales = q0.scales;
     qt.zero_points = q0.zero_points;
@@ -130,44 +139,54 @@ inline gptq_result gptq_quantize(matrix_view<const float> w, const layer_hessian
   const std::size_t rb = qt.row_bytes();
   const quant_config row_cfg = detail::per_row_config(cfg);
 
+  // The block walk runs over tiles of `tile` rows, column by column within a tile: the
+  // tile's block columns (copied to a contiguous scratch) and the block's rows of U stay
+  // in L1/L2 while every column updates the rest of the block.
+  constexpr std::size_t tile = 16;
   std::vector<double> err(rows * bs);
-  std::vector<float> wq(rows * k);  // the dequantized result, storage order
   std::vector<double> row_loss(rows, 0.0);  // Σ e²: each row's loss under the damped H'
+  std::vector<double> row_dw2(rows, 0.0);   // ‖W0 − Ŵ‖² per row, for undamped_loss
   for (std::size_t i1 = 0; i1 < k; i1 += bs) {
     const std::size_t i2 = std::min(k, i1 + bs), nb = i2 - i1;
-    parallel_for(0, rows, std::max<std::size_t>(1, 4096 / std::max<std::size_t>(1, nb)), [&](std::size_t lo,
-                                                                                             std::size_t hi) {
-      const std::size_t nr = hi - lo;
+    parallel_for(0, rows, tile, [&](std::size_t lo, std::size_t hi) {
+      std::vector<double> blk(tile * bs);
       std::vector<float> grp;
-      for (std::size_t a = i1; a < i2; ++a) {
-        if (dynamic_groups && a % g == 0) {
-          // The group's parameters from its current weights (storage order = walking order).
-          grp.resize(nr * g);
-          for (std::size_t r = 0; r < nr; ++r)
-            for (std::size_t t = 0; t < g; ++t) grp[r * g + t] = static_cast<float>(ww[(lo + r) * k + a + t]);
-          const quantized_tensor qg = quantize(matrix_view<const float>(grp.data(), nr, g), row_cfg);
-          for (std::size_t r = 0; r < nr; ++r) {
-            const std::size_t idx = param_index_for(cfg.gran, k, lo + r, a);
-            qt.scales[idx] = qg.scales[r];
-            qt.zero_points[idx] = qg.zero_points[r];
+      for (std::size_t t0 = lo; t0 < hi; t0 += tile) {
+        const std::size_t t1 = std::min(hi, t0 + tile), nr = t1 - t0;
+        for (std::size_t r = t0; r < t1; ++r)
+          std::copy(ww.data() + r * k + i1, ww.data() + r * k + i2, blk.data() + (r - t0) * bs);
+        for (std::size_t a = i1; a < i2; ++a) {
+          const std::size_t c = a - i1;
+          if (dynamic_groups && a % g == 0) {
+            // The group's parameters from its current weights (storage order = walking order).
+            grp.resize(nr * g);
+            for (std::size_t r = 0; r < nr; ++r)
+              for (std::size_t t = 0; t < g; ++t) grp[r * g + t] = static_cast<float>(blk[r * bs + c + t]);
+            const quantized_tensor qg = quantize(matrix_view<const float>(grp.data(), nr, g), row_cfg);
+            for (std::size_t r = 0; r < nr; ++r) {
+              const std::size_t idx = param_index_for(cfg.gran, k, t0 + r, a);
+              qt.scales[idx] = qg.scales[r];
+              qt.zero_points[idx] = qg.zero_points[r];
+            }
           }
-        }
-        const std::size_t j = order[a];
-        const double d = f.at(a, a);
-        const double* urow = f.u.data() + a * k;
-        for (std::size_t r = lo; r < hi; ++r) {
-          double* wr = ww.data() + r * k;
-          const std::size_t idx = param_index_for(cfg.gran, k, r, j);
-          const float s = qt.scales[idx];
-          const int z = qt.zero_points[idx];
-          const int q = quantize_value(static_cast<float>(wr[a]), inverse_scale(s), z, qmin, qmax);
-          set_code(bits, is_signed, qt.codes.data() + r * rb, j, q);
-          const float v = dequantize_value(q, s, z);
-          wq[r * k + j] = v;
-          const double e = (wr[a] - double(v)) / d;
-          err[r * bs + (a - i1)] = e;
-          row_loss[r] += e * e;
-          for (std::size_t b = a + 1; b < i2; ++b) wr[b] -= e * urow[b];
+          const std::size_t j = order[a];
+          const double d = f.at(a, a);
+          const double* urow = f.u.data() + a * k + i1;
+          for (std::size_t r = t0; r < t1; ++r) {
+            double* br = blk.data() + (r - t0) * bs;
+            const std::size_t idx = param_index_for(cfg.gran, k, r, j);
+            const float s = qt.scales[idx];
+            const int z = qt.zero_points[idx];
+            const int q = quantize_value(static_cast<float>(br[c]), inverse_scale(s), z, qmin, qmax);
+            set_code(bits, is_signed, qt.codes.data() + r * rb, j, q);
+            const float v = dequantize_value(q, s, z);
+            const double dw = double(w0_at(r, j)) - double(v);
+            row_dw2[r] += dw * dw;
+            const double e = (br[c] - double(v)) / d;
+            err[r * bs + c] = e;
+            row_loss[r] += e * e;
+            for (std::size_t b = c + 1; b < nb; ++b) br[b] -= e * urow[b];
+          }
         }
       }
     });
@@ -176,9 +195,12 @@ inline gptq_result gptq_quantize(matrix_view<const float> w, const layer_hessian
       lapack::gemm_strided(where, false, false, rows, k - i2, nb, -1.0, err.data(), bs, f.u.data() + i1 * k + i2, k, 1.0,
                            ww.data() + i2, k);
   }
-  double loss = 0;
-  for (std::size_t r = 0; r < rows; ++r) loss += row_loss[r];
-  res.error = f.undamped_loss(loss, w0.data(), wq.data(), rows * k);
+  double loss = 0, dw2 = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    loss += row_loss[r];
+    dw2 += row_dw2[r];
+  }
+  res.error = f.undamped_loss(loss, dw2);
   res.dampening = f.dampening;
   res.dampening_retries = f.retries;
   res.dead_columns = f.dead_columns.size();

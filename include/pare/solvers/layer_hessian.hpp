@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "pare/core/error.hpp"
+#include "pare/core/huge_pages.hpp"
 #include "pare/core/tensor_view.hpp"
 #include "pare/linalg/lapack.hpp"
 #include "pare/stats/linear_input_stats.hpp"
@@ -105,16 +106,20 @@ struct inverse_factor {
       const double d = double(w0[t]) - double(w_hat[t]);
       dw2 += d * d;
     }
-    return std::max(0.0, walk_loss - damp_add * dw2);
+    return undamped_loss(walk_loss, dw2);
   }
+  /// The same from dw2 = ‖W0 − Ŵ‖²_F, summed by the caller during its walk.
+  double undamped_loss(double walk_loss, double dw2) const { return std::max(0.0, walk_loss - damp_add * dw2); }
 };
 
-/// U for H with rows and columns in `order` (order[k] = storage index of the k-th column
-/// walked; empty = storage order). argument_error for an order that is not a permutation,
-/// value_error for a negative or non-finite dampening, value_error when H stays singular.
-inline inverse_factor inverse_factor_of(const layer_hessian& hs, const std::vector<std::size_t>& order,
-                                        const hessian_options& opt = {}) {
-  const char* where = "pare::solvers::inverse_factor_of";
+namespace detail {
+
+/// J·H'·J = L·Lᵀ (J the order reversal) for H' = H in walking `order` with dead diagonals 1
+/// and λ·mean(diag) added, retried with λ × 10 while not positive definite. Returns the
+/// column-major n × n array holding L (strict upper triangle zero) and fills `info`.
+inline std::vector<double> reversed_cholesky(const char* where, const layer_hessian& hs,
+                                             const std::vector<std::size_t>& order, const hessian_options& opt,
+                                             inverse_factor& info) {
   const std::size_t n = hs.n;
   if (!(opt.dampening >= 0.0) || !std::isfinite(opt.dampening))
     pare::detail::fail<value_error>(where, ": argument 'dampening': expected a finite value >= 0, got ", opt.dampening);
@@ -130,39 +135,31 @@ inline inverse_factor inverse_factor_of(const layer_hessian& hs, const std::vect
       seen[k] = 1;
     }
   }
-  inverse_factor out;
-  out.n = n;
   for (std::size_t j = 0; j < n; ++j)
-    if (hs.at(j, j) == 0.0) out.dead_columns.push_back(j);
-  // H' in walking order with dead diagonals set to 1 (their rows/columns are zero).
-  std::vector<double> base(n * n);
-  for (std::size_t a = 0; a < n; ++a) {
-    const std::size_t i = order.empty() ? a : order[a];
-    for (std::size_t b = 0; b < n; ++b) base[a * n + b] = hs.at(i, order.empty() ? b : order[b]);
-    if (base[a * n + a] == 0.0) base[a * n + a] = 1.0;
-  }
+    if (hs.at(j, j) == 0.0) info.dead_columns.push_back(j);
+  const auto idx = [&](std::size_t a) { return order.empty() ? a : order[a]; };
   double mean_diag = 0;
-  for (std::size_t a = 0; a < n; ++a) mean_diag += base[a * n + a];
+  for (std::size_t j = 0; j < n; ++j) mean_diag += hs.at(j, j) == 0.0 ? 1.0 : hs.at(j, j);
   mean_diag = n ? mean_diag / double(n) : 0.0;
   double lambda = opt.dampening;
-  // With J the order reversal, J·H'·J = L·Lᵀ (lower L) gives H' = Ũ·Ũᵀ with Ũ = J·L·J upper,
-  // so H'⁻¹ = (Ũ⁻¹)ᵀ·Ũ⁻¹ and U = Ũ⁻¹ = J·L⁻¹·J: one Cholesky and one triangular inverse
-  // (2n³/3 flops) instead of Cholesky, inverse and a second Cholesky (4n³/3).
-  std::vector<double> rev(n * n);
+  // One n × n array holds J·H'·J, then L (no copies: each fresh 8·n² bytes costs page
+  // faults comparable to the factorization's time on a VM).
+  std::vector<double> rev;
+  resize_huge(rev, n * n);
   for (int attempt = 0;; ++attempt) {
-    for (std::size_t a = 0; a < n; ++a)
-      for (std::size_t b = 0; b < n; ++b) rev[a * n + b] = base[(n - 1 - a) * n + (n - 1 - b)];
-    for (std::size_t a = 0; a < n; ++a) rev[a * n + a] += lambda * mean_diag;
-    // Symmetric: the row-major array is also the column-major one.
+    // Row-major upper triangle = the column-major lower one potrf reads (symmetric).
+    for (std::size_t a = 0; a < n; ++a) {
+      const std::size_t i = idx(n - 1 - a);
+      double* row = rev.data() + a * n;
+      for (std::size_t b = a; b < n; ++b) row[b] = hs.at(i, idx(n - 1 - b));
+      if (row[a] == 0.0) row[a] = 1.0;
+      row[a] += lambda * mean_diag;
+    }
     if (lapack::potrf_lower(where, n, rev.data()) == 0) {
-      lapack::trtri_lower(where, n, rev.data());  // column-major lower: L⁻¹
-      out.u.assign(n * n, 0.0);
-      for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = i; j < n; ++j) out.u[i * n + j] = rev[(n - 1 - i) + (n - 1 - j) * n];
-      out.dampening = lambda;
-      out.retries = attempt;
-      out.damp_add = lambda * mean_diag;
-      return out;
+      info.dampening = lambda;
+      info.retries = attempt;
+      info.damp_add = lambda * mean_diag;
+      return rev;
     }
     if (attempt >= opt.max_retries)
       pare::detail::fail<value_error>(where, ": the ", n, " x ", n,
@@ -170,6 +167,37 @@ inline inverse_factor inverse_factor_of(const layer_hessian& hs, const std::vect
                                   " x mean(diag H) after ", attempt, " retries (too few calibration tokens?)");
     lambda = lambda > 0 ? lambda * 10.0 : 1e-6;
   }
+}
+
+/// In place: the column-major lower triangular n × n A becomes the row-major upper
+/// triangular T[i][j] = A(n−1−i, n−1−j) = a[(n−1−i) + (n−1−j)·n] = a[n²−1−(j·n + i)], i.e.
+/// the flat array reversed, then transposed (blocked).
+inline void flip_to_upper(std::vector<double>& a, std::size_t n) {
+  std::reverse(a.begin(), a.end());
+  constexpr std::size_t tb = 32;
+  for (std::size_t i0 = 0; i0 < n; i0 += tb)
+    for (std::size_t j0 = i0; j0 < n; j0 += tb)
+      for (std::size_t i = i0; i < std::min(n, i0 + tb); ++i)
+        for (std::size_t j = std::max(j0, i + 1); j < std::min(n, j0 + tb); ++j) std::swap(a[i * n + j], a[j * n + i]);
+}
+
+}  // namespace detail
+
+/// U for H with rows and columns in `order` (order[k] = storage index of the k-th column
+/// walked; empty = storage order). argument_error for an order that is not a permutation,
+/// value_error for a negative or non-finite dampening, value_error when H stays singular.
+/// With J the order reversal, J·H'·J = L·Lᵀ (lower L) gives H' = Ũ·Ũᵀ with Ũ = J·L·J upper,
+/// so H'⁻¹ = (Ũ⁻¹)ᵀ·Ũ⁻¹ and U = Ũ⁻¹ = J·L⁻¹·J: one Cholesky and one triangular inverse
+/// (2n³/3 flops) instead of Cholesky, inverse and a second Cholesky (4n³/3).
+inline inverse_factor inverse_factor_of(const layer_hessian& hs, const std::vector<std::size_t>& order,
+                                        const hessian_options& opt = {}) {
+  const char* where = "pare::solvers::inverse_factor_of";
+  inverse_factor out;
+  out.n = hs.n;
+  out.u = detail::reversed_cholesky(where, hs, order, opt, out);
+  lapack::trtri_lower(where, out.n, out.u.data());  // column-major lower: L⁻¹, strict upper zero
+  detail::flip_to_upper(out.u, out.n);
+  return out;
 }
 
 /// tr((W − Ŵ)·H·(W − Ŵ)ᵀ): the layer's loss increase (both [rows, K], K = H's size).

@@ -55,6 +55,7 @@
 #include <vector>
 
 #include "pare/core/error.hpp"
+#include "pare/core/huge_pages.hpp"
 #include "pare/core/parallel.hpp"
 #include "pare/core/tensor_view.hpp"
 #include "pare/linalg/lapack.hpp"
@@ -156,7 +157,9 @@ inline sparsegpt_result sparsegpt_prune(matrix_view<const float> w, const layer_
   std::vector<float> w0(rows * k);
   for (std::size_t i = 0; i < rows; ++i)
     for (std::size_t j = 0; j < k; ++j) w0[i * k + j] = dead[j] ? 0.0f : w(i, j);
-  std::vector<double> ww(w0.begin(), w0.end());
+  std::vector<double> ww;
+  resize_huge(ww, w0.size());
+  std::copy(w0.begin(), w0.end(), ww.begin());
 
   sparsegpt_result res;
   res.weight.assign(rows * k, 0.0f);

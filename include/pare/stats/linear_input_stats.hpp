@@ -1,4 +1,4 @@
-// linear_input_stats: streaming statistics of one linear layer's inputs (XᵀX, Σ|x|, Σx², non-positive counts, an observer), filled batch by batch.
+// linear_input_stats: streaming statistics of one linear layer's inputs (XᵀX, Σ|x|, Σx², max|x|, non-positive counts, an observer), filled batch by batch.
 #pragma once
 
 // A method reads these instead of the activations themselves, so it can be tested on a
@@ -7,6 +7,7 @@
 //   tokens                 rows seen
 //   xtx   (K × K, double)  Σ xᵀx over rows (GPTQ / SparseGPT Hessian H = 2·XᵀX/n, whitening)
 //   sum_abs, sum_sq (K)    Σ|x_k|, Σx_k² → mean_abs(k) (AWQ), l2_norm(k) = √Σx_k² (Wanda)
+//   max_abs (K)            max|x_k| (SmoothQuant's scales, static activation ranges)
 //   nonpositive (K)        count of x_k ≤ 0 → apoz(k), the fraction of non-positive inputs
 //   observer (optional)    a pare observer (e.g. "kl", "percentile=99.9") fed with every
 //                          batch, for activation-quantization ranges
@@ -29,7 +30,7 @@ PARE_NAMESPACE_BEGIN
 /// Which accumulators a linear_input_stats runs.
 struct linear_input_options {
   bool xtx = true;            ///< accumulate XᵀX (K² per row)
-  bool channel_stats = true;  ///< Σ|x|, Σx², non-positive counts
+  bool channel_stats = true;  ///< Σ|x|, Σx², max|x|, non-positive counts
   std::string observer;       ///< observer spec for activations, empty for none
 };
 
@@ -37,7 +38,7 @@ struct linear_input_stats {
   std::size_t in_features = 0;
   std::size_t tokens = 0;
   std::vector<double> xtx;  // in × in, row-major (empty unless captured)
-  std::vector<double> sum_abs, sum_sq;
+  std::vector<double> sum_abs, sum_sq, max_abs;
   std::vector<std::size_t> nonpositive;
   std::unique_ptr<any_observer> observer;
 
@@ -65,6 +66,7 @@ struct linear_input_stats {
       if (opt.channel_stats) {
         sum_abs.assign(k, 0.0);
         sum_sq.assign(k, 0.0);
+        max_abs.assign(k, 0.0);
         nonpositive.assign(k, 0);
       }
       if (!opt.observer.empty()) observer = std::make_unique<any_observer>(parse_observer(opt.observer));
@@ -89,6 +91,7 @@ struct linear_input_stats {
         for (std::size_t c = 0; c < k; ++c) {
           const double v = row[c];
           sum_abs[c] += std::fabs(v);
+          max_abs[c] = std::max(max_abs[c], std::fabs(v));
           sum_sq[c] += v * v;
           nonpositive[c] += v <= 0.0;
         }

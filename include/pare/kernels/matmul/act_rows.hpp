@@ -42,6 +42,7 @@ inline matmul_act_buffers& thread_act_buffers() {
 struct act_layout {
   std::size_t m = 0, k = 0, ld = 0, pu = 1, group = 0, groups = 0;
   bool signed_rows = true, unsigned_rows = false, sums = false;
+  float scale = 0;  ///< fixed s_x of every row (static activations, activations.hpp); 0: each row its own
 
   /// The layout the kernels need for m rows against w.
   static act_layout of(std::size_t m, const packed_weights_base& w, bool unsigned_rows) {
@@ -97,7 +98,8 @@ class act_rows {
       }
       std::uint8_t* q = l_.signed_rows ? reinterpret_cast<std::uint8_t*>(buf_.q.data() + r * ld) : scratch.data();
       std::size_t col = 0;
-      const float s = quantize_activation_row(row, k, q, shift, &col);
+      const float s = l_.scale > 0 ? quantize_activation_row_fixed(row, k, l_.scale, q, shift, &col)
+                                   : quantize_activation_row(row, k, q, shift, &col);
       if (s < 0) {
         std::lock_guard<std::mutex> lock(bad_mu_);
         if (r < bad_row_) bad_row_ = r, bad_col_ = col;

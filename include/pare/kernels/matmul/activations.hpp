@@ -13,6 +13,9 @@
 //     xsum[g] = sum over k in g of q[k]                      (exact, int32)
 //     y[n]    = s_x * sum over g of (scale[n,g] * acc[g] + offset[n,g] * xsum[g])   (fp32)
 // The float part may be evaluated in any order (tests bound it against float64).
+// Static activations (matmul_static, W8A8 with a calibrated range): one fixed s_x > 0 for
+// every row instead of the row's own, q[k] as above with that s_x (values beyond
+// ±127·s_x saturate at ±127).
 
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +45,21 @@ inline float quantize_activation_row(const float* x, std::size_t k, std::uint8_t
   const row_qparams rp{&p.scale, &inv, &shift, k ? k : 1, -127 + shift, 127 + shift};
   quantize_row(x, k, rp, codes);
   return p.scale;
+}
+
+/// The same with a fixed scale s_x = `scale` (> 0, finite; static activations): returns it,
+/// or a negative value as above for a row with NaN/Inf.
+inline float quantize_activation_row_fixed(const float* x, std::size_t k, float scale, std::uint8_t* codes,
+                                           std::int32_t shift, std::size_t* first_bad) {
+  const row_stats st = scan_row(x, k);
+  if (st.first_nonfinite != k) {
+    if (first_bad) *first_bad = st.first_nonfinite;
+    return -1.0f;
+  }
+  const float inv = inverse_scale(scale);
+  const row_qparams rp{&scale, &inv, &shift, k ? k : 1, -127 + shift, 127 + shift};
+  quantize_row(x, k, rp, codes);
+  return scale;
 }
 
 /// The int8 codes q themselves (shift 0).

@@ -11,12 +11,16 @@
 // rows, the last panels in blocks of 64 rows).
 // Errors (nothing is written to y): shape_error for K or N mismatches (both shapes
 // printed), value_error for NaN/Inf in x (position named).
+// matmul_static(x, w, s_x, y): the same int8 product with static activations, one fixed
+// scale s_x for every row (activations.hpp); argument_error unless s_x is finite, normal, > 0.
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -158,7 +162,8 @@ inline void check_shapes(const packed_weights_base& w, std::size_t m, std::size_
 }
 
 template <class Packed>
-void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix_view<float>& y, const char* where) {
+void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix_view<float>& y, const char* where,
+                float act_scale = 0) {
   const std::size_t m = x.rows();
   check_shapes(w, m, x.cols(), y, where);
   if (m == 0) return;
@@ -166,6 +171,7 @@ void matmul_int(const matrix_view<const float>& x, const Packed& w, const matrix
   const kernel_variant<matmul_block_fn<Packed>> kv = matmul_dispatch(static_cast<const Packed*>(nullptr)).choose();
   act_layout layout = act_layout::of(m, w, std::is_same_v<Packed, packed_int8>);
   layout.signed_rows = !layout.unsigned_rows || kv.level != isa::avx512vnni;  // VNNI int8 reads qu only
+  layout.scale = act_scale;
   act_rows rows(x, layout, thread_act_buffers());
   run_matmul_int(w, kv, &rows, matmul_acts{}, m, y, where);
 }
@@ -191,6 +197,16 @@ inline void matmul(const matrix_view<const float>& x, const packed_int8& w, cons
 /// y = x·Wᵀ with int4 weights (see the header comment).
 inline void matmul(const matrix_view<const float>& x, const packed_int4& w, const matrix_view<float>& y) {
   kernels::matmul_int(x, w, y, "pare::matmul(int4)");
+}
+/// y = x·Wᵀ with int8 weights and static activations: every row quantized with the fixed
+/// scale act_scale (see the header comment). argument_error naming 'act_scale' unless it is
+/// finite, positive and normal (≥ FLT_MIN, so 1/s_x is finite); otherwise the errors of matmul.
+inline void matmul_static(const matrix_view<const float>& x, const packed_int8& w, float act_scale,
+                          const matrix_view<float>& y) {
+  if (!(std::isfinite(act_scale) && act_scale >= std::numeric_limits<float>::min()))
+    detail::fail<argument_error>("pare::matmul_static: argument 'act_scale': expected a finite normal scale > 0, got ",
+                                 act_scale);
+  kernels::matmul_int(x, w, y, "pare::matmul_static(int8)", act_scale);
 }
 /// y = x·Wᵀ with activations quantized beforehand (quantize_activations): the same
 /// result as matmul(x, w, y) on the fp32 rows, without quantizing them again.
