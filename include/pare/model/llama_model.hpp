@@ -126,17 +126,22 @@ class llama_model {
 
   /// Replaces the linear layer `name` by `layer` (same in/out features, else shape_error).
   /// Replacing a tied classifier rewrites the embedding with the new layer's weights.
-  void set_linear(const std::string& name, std::unique_ptr<linear_layer> layer) {
+  void set_linear(const std::string& name, std::unique_ptr<linear_layer> layer) { (void)exchange_linear(name, std::move(layer)); }
+
+  /// set_linear that hands back the layer it replaced (to put it back later, e.g. while
+  /// measuring one candidate at a time).
+  std::unique_ptr<linear_layer> exchange_linear(const std::string& name, std::unique_ptr<linear_layer> layer) {
     std::unique_ptr<linear_layer>& s = slot(name);
     if (!layer || layer->in_features() != s->in_features() || layer->out_features() != s->out_features())
       detail::fail<shape_error>("llama_model::set_linear: layer '", name, "': expected [", s->out_features(), ", ",
                                 s->in_features(), "], got ",
                                 layer ? detail::concat("[", layer->out_features(), ", ", layer->in_features(), "]")
                                       : std::string("null"));
-    s = std::move(layer);
+    std::swap(s, layer);
     // A tied classifier is the embedding: its rows follow what the classifier now stores.
     if (name == "output.weight" && tied_classifier)
       s->dense_weights(matrix_view<float>(token_embd.data(), s->out_features(), s->in_features()));
+    return layer;
   }
 
   /// Bytes of all weights as stored now: norms in fp32, linears as stored. A tied

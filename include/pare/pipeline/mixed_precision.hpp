@@ -209,46 +209,22 @@ inline std::size_t mixed_budget_bytes(double bits_per_weight, std::size_t weight
 namespace detail {
 namespace mixed {
 
-/// The owning slot of linear layer `name` (llama_model keeps its own private; this one lets
-/// a candidate be swapped in and the original back without copying it).
-inline std::unique_ptr<linear_layer>& slot(llama_model& m, const std::string& name) {
-  (void)m.linear(name);  // argument_error for an unknown name
-  if (name == "output.weight") return m.output;
-  const std::size_t dot = name.find('.', 4);
-  llama_block& b = m.blocks[std::stoul(name.substr(4, dot - 4))];
-  const std::string rest = name.substr(dot + 1);
-  if (rest == "attn_q.weight") return b.wq;
-  if (rest == "attn_k.weight") return b.wk;
-  if (rest == "attn_v.weight") return b.wv;
-  if (rest == "attn_output.weight") return b.wo;
-  if (rest == "ffn_gate.weight") return b.w1;
-  if (rest == "ffn_down.weight") return b.w2;
-  return b.w3;
-}
-
-/// Puts `cand` in place of layer `name` for its lifetime (a tied classifier's embedding rows
-/// too), then puts the original back.
+/// Puts `cand` in place of layer `name` for its lifetime (llama_model::exchange_linear, so a
+/// tied classifier's embedding rows follow), then puts the original back.
 class swap_guard {
  public:
   swap_guard(llama_model& m, const std::string& name, std::unique_ptr<linear_layer>& cand)
-      : m_(m), slot_(slot(m, name)), cand_(cand), tied_(name == "output.weight" && m.tied_classifier) {
-    if (tied_) embd_.assign(m.token_embd.data(), m.token_embd.data() + m.token_embd.size());
-    std::swap(slot_, cand_);
-    if (tied_) slot_->dense_weights(matrix_view<float>(m.token_embd.data(), slot_->out_features(), slot_->in_features()));
+      : m_(m), name_(name), cand_(cand) {
+    cand_ = m_.exchange_linear(name_, std::move(cand_));
   }
-  ~swap_guard() {
-    std::swap(slot_, cand_);
-    if (tied_) std::copy(embd_.begin(), embd_.end(), m_.token_embd.data());
-  }
+  ~swap_guard() { cand_ = m_.exchange_linear(name_, std::move(cand_)); }
   swap_guard(const swap_guard&) = delete;
   swap_guard& operator=(const swap_guard&) = delete;
 
  private:
   llama_model& m_;
-  std::unique_ptr<linear_layer>& slot_;
+  std::string name_;
   std::unique_ptr<linear_layer>& cand_;
-  bool tied_;
-  std::vector<float> embd_;
 };
 
 /// Σ NLL of the window's tokens 1..n−1 from logits [n, vocab] (the perplexity protocol's sum).
