@@ -23,13 +23,13 @@ a fresh copy of the model; a first row "fp32" is always measured as the baseline
   prune:depth:<n>:<ppl|taylor|taylor+|magnitude>[:iter]   prune:ffn:<fraction>:<magnitude|activation|apoz>
   slicegpt:<fraction>[:global]    e.g. slicegpt:0.25
   gptq:<config>[:actorder][:damp=<l>][:block=<B>]   GPTQ into pare's formats, e.g. gptq:int4:g32:asym
-  gptq:ggml:<type>[:imatrix][:actorder]   GPTQ into llama.cpp's blocks (GGUF), e.g. gptq:ggml:q4_0
+  gptq:ggml:<type>[:imatrix][:actorder][:fptarget]  GPTQ into llama.cpp's blocks (GGUF), e.g. gptq:ggml:q4_0
   gptq:<config>:fptarget          GPTQ fitted to the uncompressed model's outputs (asymmetric calibration)
   smoothquant:<a|none>[:w8a8[:static|:dynamic]][:nodown]   SmoothQuant folds (+ W8A8), e.g. smoothquant:0.5:w8a8
   mixed:<bpw>:<fmt>/<fmt>/...[:ppl|:hessian][:gptq][:windows=n]   one format per layer within a bit budget,
                                   e.g. mixed:4.5:int3:g32:asym/int4:g32:asym/int8:gptq
   awq:<config>[:noclip][:grid=<G>]   awq+gptq:<config>[...]   AWQ scales (+ GPTQ), e.g. awq:int4:g128:asym
-  sparsegpt:<sparsity>[:<config>]   sparsegpt:<n>:<m>[:<config>]   e.g. sparsegpt:0.5  sparsegpt:2:4  sparsegpt:0.5:int4:g32:asym
+  sparsegpt:<sparsity>[:per_row][:<config>][:fptarget]   sparsegpt:<n>:<m>[:<config>][:fptarget]   e.g. sparsegpt:0.5  sparsegpt:2:4  sparsegpt:0.5:int4:g32:asym
 Calibration (gptq, awq, imatrix, wanda, ppl, taylor, slicegpt): the first --calib-windows windows of
 --calib-window tokens of --calib (default 128 x 512 tokens of text/tinystories_val_tail.txt).
 Models: llama2.c checkpoints (with --tokenizer, default tok512.bin beside them), GGUF (llama),

@@ -55,8 +55,8 @@ const std::vector<std::string> default_recipes = {
     "lowrank:energy=0.9:whiten",        "lowrank:energy=0.95",          "lowrank:energy=0.95:asvd",
     "lowrank:energy=0.95:whiten",       "slicegpt:0.1",                 "slicegpt:0.25",
     "slicegpt:0.1:global",              "slicegpt:0.25:global",         "gptq:int4:g32:asym:mse:fptarget:damp=0.1",
-    "awq:int4:g32:asym",                "sparsegpt:0.5:per_row",        "sparsegpt:2:4",
-    "gptq:ggml:q4_0",                   "smoothquant:0.5:w8a8"};
+    "awq:int4:g32:asym",                "sparsegpt:0.5:per_row:fptarget", "sparsegpt:2:4:fptarget",
+    "gptq:ggml:q4_0:fptarget",          "smoothquant:0.5:w8a8"};
 
 std::string extension_of(const std::string& path) { return fs::path(path).extension().string(); }
 

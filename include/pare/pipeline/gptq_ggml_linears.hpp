@@ -14,6 +14,9 @@
 // importance weights are llama.cpp's imatrix, the mean of x_k² over the calibration rows
 // the layer sees (the diagonal of its XᵀX / tokens, i.e. behind the quantized prefix).
 // A tied classifier's embedding rows follow output.weight (llama_model::set_linear).
+// With `reference` (gptq:ggml:<type>:fptarget) each layer is fitted to the reference's
+// outputs on the reference's inputs, as gptq_linears does: GPTQ of
+// solvers::asymmetric_target(W, P, G, λ).
 
 #include <cstddef>
 #include <functional>
@@ -41,7 +44,8 @@ inline gptq_linears_result gptq_linears_ggml(llama_model& m, const ggml_quant_sp
                                              const std::vector<std::vector<std::int32_t>>& windows,
                                              const solvers::gptq_options& opt = {},
                                              const std::function<bool(const std::string&)>& select = {},
-                                             const progress_callback& progress = {}) {
+                                             const progress_callback& progress = {},
+                                             const llama_model* reference = nullptr) {
   const char* where = "pare::gptq_linears_ggml";
   if (windows.empty()) detail::fail<argument_error>(where, ": argument 'windows': expected calibration windows, got none");
   if (!solvers::detail::gptq_ggml::find_codec(spec.type))
@@ -51,7 +55,8 @@ inline gptq_linears_result gptq_linears_ggml(llama_model& m, const ggml_quant_sp
   linear_input_options stats;
   stats.xtx = true;
   stats.channel_stats = false;
-  auto solve = [&](llama_model& mm, const std::vector<std::string>& names, const linear_input_stats& input) {
+  auto solve = [&](llama_model& mm, const std::vector<std::string>& names, const linear_input_stats& input,
+                   const std::vector<double>* cross) {
     const solvers::layer_hessian h = solvers::layer_hessian::from_stats(input);
     std::vector<float> imat;
     if (spec.imatrix) {
@@ -69,6 +74,9 @@ inline gptq_linears_result gptq_linears_ggml(llama_model& m, const ggml_quant_sp
                                    " block (", ggml::traits(spec.type).block_size, ")");
       std::vector<float> w(rows * cols);
       cur.dense_weights(matrix_view<float>(w.data(), rows, cols));
+      if (cross)  // fit the reference's outputs: GPTQ of W·P·G⁻¹ (solvers/asymmetric_target.hpp)
+        w = solvers::asymmetric_target(matrix_view<const float>(w.data(), rows, cols), *cross, input.xtx,
+                                       opt.hessian.dampening);
       const matrix_view<const float> wv(w.data(), rows, cols);
       const bool use_imat = spec.imatrix && ggml::traits(t).uses_imatrix;
       const std::vector<float> no_imat;
@@ -101,7 +109,7 @@ inline gptq_linears_result gptq_linears_ggml(llama_model& m, const ggml_quant_sp
       out.layers.push_back(rep);
     }
   };
-  sequential_linears(m, windows, stats, solve, select, progress);
+  sequential_linears_maybe_to_reference(m, reference, windows, stats, solve, select, progress);
   return out;
 }
 

@@ -97,20 +97,7 @@ inline gptq_linears_result gptq_linears(llama_model& m, const quant_config& cfg,
       out.layers.push_back(rep);
     }
   };
-  if (reference) {
-    sequential_linears_to_reference(
-        m, *reference, windows, stats,
-        [&](llama_model& mm, const std::vector<std::string>& names, const linear_input_stats& input,
-            const std::vector<double>& cross) { solve(mm, names, input, &cross); },
-        select, progress);
-  } else {
-    sequential_linears(
-        m, windows, stats,
-        [&](llama_model& mm, const std::vector<std::string>& names, const linear_input_stats& input) {
-          solve(mm, names, input, nullptr);
-        },
-        select, progress);
-  }
+  sequential_linears_maybe_to_reference(m, reference, windows, stats, solve, select, progress);
   return out;
 }
 

@@ -12,10 +12,11 @@
 //                                      batch of B columns (default 128); fptarget: fit each layer
 //                                      to the step's input model's outputs on its own inputs
 //                                      (asymmetric calibration, pare/solvers/asymmetric_target.hpp)
-//   gptq:ggml:<type>[:imatrix][:actorder][:damp=<λ>][:block=<B>]
+//   gptq:ggml:<type>[:imatrix][:actorder][:fptarget][:damp=<λ>][:block=<B>]
 //                                      GPTQ into llama.cpp's block formats (q4_0, q4_K, iq4_nl,
 //                                      q8_0, ...; llama.cpp's fallbacks), ggml's bytes: writes a
-//                                      GGUF llama.cpp loads (pare/pipeline/gptq_ggml_linears.hpp)
+//                                      GGUF llama.cpp loads (pare/pipeline/gptq_ggml_linears.hpp);
+//                                      fptarget as for gptq:<config>
 //   awq:<config>[:noclip][:grid=<G>]   AWQ: per-input-channel scales mean|x|^α (α by grid search
 //                                      on each group's output error) folded into the RMSNorm
 //                                      gain or the linear before the group, clipping search,
@@ -36,13 +37,14 @@
 //                                      default 16, or the Hessian proxy) within <bpw> bits/weight
 //                                      as pare-compress counts them; RTN or GPTQ
 //                                      (pare/pipeline/mixed_precision.hpp)
-//   sparsegpt:<sparsity>[:per_row][:<config>][:damp=<λ>][:block=<B>]
+//   sparsegpt:<sparsity>[:per_row][:<config>][:fptarget][:damp=<λ>][:block=<B>]
 //   sparsegpt:<n>:<m>[:<config>][...]  SparseGPT (pare/pipeline/sparsegpt_linears.hpp):
 //                                      unstructured (one count per block over all rows, or
 //                                      per_row: each row its own), or N:M keeping n of every m inputs
 //                                      (2:4 runs on the 2:4 sparse kernel); with a
 //                                      quant_config the survivors are quantized in the
-//                                      same walk (e.g. sparsegpt:0.5:int4:g32:asym)
+//                                      same walk (e.g. sparsegpt:0.5:int4:g32:asym); fptarget
+//                                      as for gptq:<config>
 //   prune:<prune_spec>                 pare/prune/prune_spec.hpp's grammar. Model granularities
 //                                      change the model's shape: depth:<n>:<ppl|taylor|taylor+|
 //                                      magnitude>[:iter] removes n blocks (ppl: perplexity of the
@@ -104,7 +106,7 @@ struct recipe_step {
   lowrank_spec lr;
   slicegpt_options slice_opt;
   solvers::gptq_options gptq_opt;
-  bool fp_target = false;  ///< gptq ...:fptarget: fit the step's input model's outputs (asymmetric calibration)
+  bool fp_target = false;  ///< gptq / gptq:ggml / sparsegpt ...:fptarget: fit the step's input model's outputs (asymmetric calibration)
   awq_linears_options awq_opt;
   sparsegpt_linears_options sparsegpt_opt;
   mixed_precision_options mixed_opt;  ///< mixed:
@@ -161,9 +163,10 @@ inline recipe_step parse_recipe_step(const std::string& step) {
     std::string spec;
     for (const std::string& t : split(step.substr(10), ':')) {
       if (t == "actorder") st.gptq_opt.act_order = true;
+      else if (t == "fptarget") st.fp_target = true;
       else if (!solver_option(t, st.gptq_opt.hessian, st.gptq_opt.block_size, 1)) spec += (spec.empty() ? "" : ":") + t;
     }
-    if (spec.empty()) bad("expected gptq:ggml:<type>[:imatrix][:actorder][:damp=<λ>][:block=<B>], e.g. gptq:ggml:q4_0");
+    if (spec.empty()) bad("expected gptq:ggml:<type>[:imatrix][:actorder][:fptarget][:damp=<λ>][:block=<B>], e.g. gptq:ggml:q4_0");
     st.ggml_spec = ggml_quant_spec::parse(spec);
     if (!solvers::detail::gptq_ggml::find_codec(st.ggml_spec.type))
       bad(std::string("expected a ggml block format for GPTQ (") + solvers::detail::gptq_ggml::supported_names() + "), got " +
@@ -249,6 +252,8 @@ inline recipe_step parse_recipe_step(const std::string& step) {
     for (; at < t.size(); ++at) {
       if (t[at] == "per_row" && !nm) {
         so.per_row = true;
+      } else if (t[at] == "fptarget") {
+        st.fp_target = true;
       } else if (solver_option(t[at], so.hessian, so.block_size, so.m)) {
         // damp= / block=, read
       } else {
@@ -335,14 +340,22 @@ inline std::vector<layer_change> apply_recipe_step(const recipe_step& st, llama_
       const llama_model ref = dense_copy(m);
       return gptq_linears(m, st.cfg, cal.windows(m), st.gptq_opt, select, {}, &ref).changes;
     }
-    case recipe_step::gptq_ggml: return gptq_linears_ggml(m, st.ggml_spec, cal.windows(m), st.gptq_opt, select).changes;
+    case recipe_step::gptq_ggml: {
+      if (!st.fp_target) return gptq_linears_ggml(m, st.ggml_spec, cal.windows(m), st.gptq_opt, select).changes;
+      const llama_model ref = dense_copy(m);
+      return gptq_linears_ggml(m, st.ggml_spec, cal.windows(m), st.gptq_opt, select, {}, &ref).changes;
+    }
     case recipe_step::awq: return awq_linears(m, st.cfg, cal.windows(m), st.awq_opt, select).changes;
     case recipe_step::smoothquant: {  // statistics only for scales or static ranges
       const calibration_capture none;
       return smoothquant_linears(m, st.needs_calibration() ? cal.channel_stats(m) : none, st.sq_opt, select).changes;
     }
     case recipe_step::mixed: return mixed_precision_linears(m, cal.windows(m), st.mixed_opt, select).changes;
-    case recipe_step::sparsegpt: return sparsegpt_linears(m, st.sparsegpt_opt, cal.windows(m), select).changes;
+    case recipe_step::sparsegpt: {
+      if (!st.fp_target) return sparsegpt_linears(m, st.sparsegpt_opt, cal.windows(m), select).changes;
+      const llama_model ref = dense_copy(m);
+      return sparsegpt_linears(m, st.sparsegpt_opt, cal.windows(m), select, {}, &ref).changes;
+    }
     case recipe_step::ggml: {
       const calibration_capture* stats = nullptr;
       if (st.ggml_spec.imatrix) stats = &cal.channel_stats(m);

@@ -303,4 +303,33 @@ inline void sequential_linears(llama_model& m, const std::vector<std::vector<std
   run_group({"output.weight"});
 }
 
+/// A group solver that may be fitted to a reference: `cross` is P (as for
+/// group_solver_to_reference), or nullptr when there is no reference.
+using group_solver_maybe_to_reference = std::function<void(llama_model& m, const std::vector<std::string>& names,
+                                                           const linear_input_stats& input, const std::vector<double>* cross)>;
+
+/// sequential_linears_to_reference when `reference` is given, else sequential_linears
+/// (`cross` is then nullptr): the one switch of the pipelines with an fptarget option.
+inline void sequential_linears_maybe_to_reference(llama_model& m, const llama_model* reference,
+                                                  const std::vector<std::vector<std::int32_t>>& windows,
+                                                  const linear_input_options& stats,
+                                                  const group_solver_maybe_to_reference& solve,
+                                                  const std::function<bool(const std::string&)>& select = {},
+                                                  const progress_callback& progress = {}) {
+  if (reference) {
+    sequential_linears_to_reference(
+        m, *reference, windows, stats,
+        [&](llama_model& mm, const std::vector<std::string>& names, const linear_input_stats& input,
+            const std::vector<double>& cross) { solve(mm, names, input, &cross); },
+        select, progress);
+  } else {
+    sequential_linears(
+        m, windows, stats,
+        [&](llama_model& mm, const std::vector<std::string>& names, const linear_input_stats& input) {
+          solve(mm, names, input, nullptr);
+        },
+        select, progress);
+  }
+}
+
 PARE_NAMESPACE_END

@@ -9,6 +9,9 @@
 //   otherwise                             a dense_linear holding the zeros
 // A tied classifier is skipped (it is the embedding too), as masked pruning does; with
 // quantization a width the group size does not divide falls back to per channel.
+// With `reference` (sparsegpt:...:fptarget) each layer is fitted to the reference's
+// outputs on the reference's inputs: SparseGPT of solvers::asymmetric_target(W, P, G, λ)
+// (pare/pipeline/gptq_linears.hpp does the same for GPTQ).
 
 #include <cstddef>
 #include <functional>
@@ -23,6 +26,7 @@
 #include "pare/model/llama_model.hpp"
 #include "pare/pipeline/quantize_linears.hpp"
 #include "pare/pipeline/sequential_linears.hpp"
+#include "pare/solvers/asymmetric_target.hpp"
 #include "pare/solvers/sparsegpt.hpp"
 
 PARE_NAMESPACE_BEGIN
@@ -50,7 +54,8 @@ struct sparsegpt_linears_result {
 inline sparsegpt_linears_result sparsegpt_linears(llama_model& m, const sparsegpt_linears_options& opt,
                                                   const std::vector<std::vector<std::int32_t>>& windows,
                                                   const std::function<bool(const std::string&)>& select = {},
-                                                  const progress_callback& progress = {}) {
+                                                  const progress_callback& progress = {},
+                                                  const llama_model* reference = nullptr) {
   const char* where = "pare::sparsegpt_linears";
   if (windows.empty()) detail::fail<argument_error>(where, ": argument 'windows': expected calibration windows, got none");
   if (opt.quantize) opt.cfg.validate(where);
@@ -59,7 +64,8 @@ inline sparsegpt_linears_result sparsegpt_linears(llama_model& m, const sparsegp
   stats.xtx = true;
   stats.channel_stats = false;
   const bool two_four = opt.prune.m == 4 && opt.prune.n == 2 && !opt.quantize;
-  auto solve = [&](llama_model& mm, const std::vector<std::string>& names, const linear_input_stats& input) {
+  auto solve = [&](llama_model& mm, const std::vector<std::string>& names, const linear_input_stats& input,
+                   const std::vector<double>* cross) {
     const solvers::layer_hessian h = solvers::layer_hessian::from_stats(input);
     for (const std::string& name : names) {
       if (name == "output.weight" && mm.tied_classifier) continue;
@@ -67,6 +73,9 @@ inline sparsegpt_linears_result sparsegpt_linears(llama_model& m, const sparsegp
       const std::size_t rows = cur.out_features(), cols = cur.in_features();
       std::vector<float> w(rows * cols);
       cur.dense_weights(matrix_view<float>(w.data(), rows, cols));
+      if (cross)  // fit the reference's outputs (solvers/asymmetric_target.hpp)
+        w = solvers::asymmetric_target(matrix_view<const float>(w.data(), rows, cols), *cross, input.xtx,
+                                       opt.prune.hessian.dampening);
       layer_change ch{name, "", "", false, ""};
       solvers::sparsegpt_options so = opt.prune;
       quant_config c;
@@ -105,7 +114,7 @@ inline sparsegpt_linears_result sparsegpt_linears(llama_model& m, const sparsegp
       out.layers.push_back({name, r.error, density});
     }
   };
-  sequential_linears(m, windows, stats, solve, select, progress);
+  sequential_linears_maybe_to_reference(m, reference, windows, stats, solve, select, progress);
   return out;
 }
 
