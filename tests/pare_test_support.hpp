@@ -42,6 +42,9 @@ inline std::vector<float> gaussian(std::size_t n, std::uint64_t seed, double sig
   return v;
 }
 
+/// The same values in double (float64 oracles take their inputs this way).
+inline std::vector<double> to_double(const std::vector<float>& x) { return std::vector<double>(x.begin(), x.end()); }
+
 /// n uniform floats in [lo, hi).
 inline std::vector<float> uniform(std::size_t n, std::uint64_t seed, double lo = -1.0, double hi = 1.0) {
   pare::splitmix64 g(seed);

@@ -30,8 +30,6 @@ double ref_cos_loss(const std::vector<double>& s, const std::vector<double>& t, 
   return l / double(B);
 }
 
-std::vector<double> to_double(const std::vector<float>& x) { return std::vector<double>(x.begin(), x.end()); }
-
 template <class Loss>
 double central_difference(Loss&& loss, std::vector<double> x, std::size_t i, double h) {
   x[i] += h;
@@ -47,7 +45,7 @@ TEST_CASE("MSE feature loss and gradient against float64 and finite differences"
     const std::size_t B = 4;
     INFO("D " << D);
     const std::vector<float> s = pare_test::gaussian(B * D, 1 + D), t = pare_test::gaussian(B * D, 2 + D, 1.5, 0.2);
-    const std::vector<double> ds = to_double(s), dt = to_double(t);
+    const std::vector<double> ds = pare_test::to_double(s), dt = pare_test::to_double(t);
     std::vector<float> g(B * D);
     const pare::feature_loss_result r = pare::mse_loss_and_grad(pare::matrix_view<const float>(s.data(), B, D),
                                                                 pare::matrix_view<const float>(t.data(), B, D),
@@ -78,7 +76,7 @@ TEST_CASE("cosine feature loss and gradient against float64 and finite differenc
     const std::size_t B = 5;
     INFO("D " << D);
     const std::vector<float> s = pare_test::gaussian(B * D, 10 + D, 2.0, 0.1), t = pare_test::gaussian(B * D, 20 + D);
-    const std::vector<double> ds = to_double(s), dt = to_double(t);
+    const std::vector<double> ds = pare_test::to_double(s), dt = pare_test::to_double(t);
     std::vector<float> g(B * D);
     const auto r = pare::cosine_loss_and_grad(pare::matrix_view<const float>(s.data(), B, D),
                                               pare::matrix_view<const float>(t.data(), B, D), pare::matrix_view<float>(g.data(), B, D));
@@ -112,7 +110,7 @@ TEST_CASE("cosine loss: parallel rows give 0, opposite give 2, zero rows are gua
   const auto rb = pare::cosine_loss_and_grad(pare::matrix_view<const float>(big.data(), 2, 32), pare::matrix_view<const float>(big2.data(), 2, 32),
                                              pare::matrix_view<float>(gb.data(), 2, 32));
   CHECK(std::isfinite(rb.loss));
-  CHECK(rb.loss == Approx(ref_cos_loss(to_double(big), to_double(big2), 2, 32, 1e-8)).epsilon(1e-12));
+  CHECK(rb.loss == Approx(ref_cos_loss(pare_test::to_double(big), pare_test::to_double(big2), 2, 32, 1e-8)).epsilon(1e-12));
 }
 
 TEST_CASE("feature losses reject bad arguments", "[distill][feature]") {

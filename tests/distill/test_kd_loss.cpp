@@ -63,8 +63,6 @@ std::vector<double> ref_grad(const std::vector<double>& zs, const std::vector<do
   return g;
 }
 
-std::vector<double> to_double(const std::vector<float>& x) { return std::vector<double>(x.begin(), x.end()); }
-
 std::vector<std::int32_t> labels(std::size_t B, std::size_t V, std::uint64_t seed) {
   pare::splitmix64 g(seed);
   std::vector<std::int32_t> y(B);
@@ -77,7 +75,7 @@ std::vector<std::int32_t> labels(std::size_t B, std::size_t V, std::uint64_t see
 TEST_CASE("pare's KD gradient equals central finite differences of the float64 loss on every logit", "[distill][kd]") {
   const std::size_t B = 3, V = 11;
   const std::vector<float> fs = pare_test::gaussian(B * V, 1, 2.0), ft = pare_test::gaussian(B * V, 2, 2.0);
-  const std::vector<double> zs = to_double(fs), zt = to_double(ft);
+  const std::vector<double> zs = pare_test::to_double(fs), zt = pare_test::to_double(ft);
   const std::vector<std::int32_t> y = labels(B, V, 3);
   const pare::matrix_view<const float> s(fs.data(), B, V), t(ft.data(), B, V);
   for (double T : {0.5, 1.0, 2.0, 4.0}) {
@@ -109,7 +107,7 @@ TEST_CASE("kd_loss and its gradient match the float64 formula and finite differe
     const std::size_t B = 5;
     const std::vector<float> zs = pare_test::gaussian(B * V, 10 + V, 3.0), zt = pare_test::gaussian(B * V, 20 + V, 3.0);
     const std::vector<std::int32_t> y = labels(B, V, 30 + V);
-    const std::vector<double> ds = to_double(zs), dt = to_double(zt);
+    const std::vector<double> ds = pare_test::to_double(zs), dt = pare_test::to_double(zt);
     const pare::matrix_view<const float> s(zs.data(), B, V), t(zt.data(), B, V);
     for (double T : {0.5, 1.0, 2.0, 4.0}) {
       for (double lambda : {0.0, 0.3}) {
@@ -175,7 +173,7 @@ TEST_CASE("kd_loss is stable for logits of +-1e4", "[distill][kd]") {
   }
   zt[3] = 1e4f;
   const std::vector<std::int32_t> y = labels(B, V, 51);
-  const std::vector<double> ds = to_double(zs), dt = to_double(zt);
+  const std::vector<double> ds = pare_test::to_double(zs), dt = pare_test::to_double(zt);
   for (double T : {0.25, 1.0, 3.0, 100.0}) {
     for (double lambda : {0.0, 0.5}) {
       INFO("T " << T << " lambda " << lambda);
@@ -201,7 +199,7 @@ TEST_CASE("kd_loss on a large vocabulary and with strided views", "[distill][kd]
   std::vector<float> grad(B * V);
   const auto r = pare::kd_loss_and_grad(pare::matrix_view<const float>(zs.data(), B, V), pare::matrix_view<const float>(zt.data(), B, V), y,
                                         opt, pare::matrix_view<float>(grad.data(), B, V));
-  CHECK(r.loss == Approx(ref_loss(to_double(zs), to_double(zt), B, V, 2.0, 0.1, y)).epsilon(1e-6));
+  CHECK(r.loss == Approx(ref_loss(pare_test::to_double(zs), pare_test::to_double(zt), B, V, 2.0, 0.1, y)).epsilon(1e-6));
   double gsum = 0;
   for (float gv : grad) gsum += gv;
   CHECK(std::fabs(gsum) < 1e-5);  // each row's gradient sums to 0

@@ -29,7 +29,7 @@ std::uint16_t bf16_reference_encode(float x) {
 
 bool is_nan_bf16(std::uint16_t h) { return (h & 0x7F80u) == 0x7F80u && (h & 0x7Fu) != 0; }
 
-std::size_t encode_mismatches(const std::vector<float>& xs) {
+std::size_t bf16_encode_mismatches(const std::vector<float>& xs) {
   std::size_t bad = 0;
   for (float x : xs) {
     if (std::isnan(x)) continue;
@@ -81,18 +81,18 @@ TEST_CASE("bf16 encode: every midpoint between neighbours (subnormals and overfl
   const std::vector<double> values = bf16_positive_values();
   const std::vector<float> xs = boundary_cases(values, 0x1p128);
   CHECK(xs.size() == (2 * values.size()) * 6);  // every value and midpoint is a float
-  CHECK(encode_mismatches(xs) == 0);
+  CHECK(bf16_encode_mismatches(xs) == 0);
 }
 
 TEST_CASE("bf16 encode: random float bit patterns against the oracle") {
-  CHECK(encode_mismatches(random_bit_patterns(1 << 21, 1701)) == 0);
+  CHECK(bf16_encode_mismatches(random_bit_patterns(1 << 21, 1701)) == 0);
   // Float subnormals and the smallest normals; then near overflow.
-  CHECK(encode_mismatches(random_in_exponents(1 << 20, 1702, 0, 2)) == 0);
-  CHECK(encode_mismatches(random_in_exponents(1 << 20, 1703, 250, 254)) == 0);
+  CHECK(bf16_encode_mismatches(random_in_exponents(1 << 20, 1702, 0, 2)) == 0);
+  CHECK(bf16_encode_mismatches(random_in_exponents(1 << 20, 1703, 250, 254)) == 0);
   // Ties: low 16 bits exactly 0x8000 for every top half (odd and even kept lsb).
   std::vector<float> ties;
   for (std::uint32_t top = 0; top < 65536u; ++top) ties.push_back(float_of(top << 16 | 0x8000u));
-  CHECK(encode_mismatches(ties) == 0);
+  CHECK(bf16_encode_mismatches(ties) == 0);
 }
 
 TEST_CASE("bf16 encode: hand-checked values, overflow, zeros, NaN") {

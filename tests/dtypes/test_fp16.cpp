@@ -31,7 +31,7 @@ std::uint16_t fp16_reference_encode(float x) {
 bool is_nan16(std::uint16_t h) { return (h & 0x7C00u) == 0x7C00u && (h & 0x3FFu) != 0; }
 
 /// Counts encode mismatches against the oracle over xs (NaN inputs skipped), reporting the first few.
-std::size_t encode_mismatches(const std::vector<float>& xs) {
+std::size_t fp16_encode_mismatches(const std::vector<float>& xs) {
   std::size_t bad = 0;
   for (float x : xs) {
     if (std::isnan(x)) continue;
@@ -97,20 +97,20 @@ TEST_CASE("fp16 encode: every midpoint between neighbours and its float neighbou
   const std::vector<float> xs = boundary_cases(values, 65536.0);
   // Every value and midpoint is a float (binary16 needs 12 bits for a midpoint).
   CHECK(xs.size() == (2 * values.size()) * 6);
-  CHECK(encode_mismatches(xs) == 0);
+  CHECK(fp16_encode_mismatches(xs) == 0);
 }
 
 TEST_CASE("fp16 encode: random float bit patterns over the whole range and the binary16 range") {
-  CHECK(encode_mismatches(random_bit_patterns(1 << 20, 1601)) == 0);
+  CHECK(fp16_encode_mismatches(random_bit_patterns(1 << 20, 1601)) == 0);
   // binary32 exponents 100..144: from below half the smallest subnormal to past overflow.
-  CHECK(encode_mismatches(random_in_exponents(1 << 21, 1602, 100, 144)) == 0);
+  CHECK(fp16_encode_mismatches(random_in_exponents(1 << 21, 1602, 100, 144)) == 0);
   // The top 16 bits (sign, exponent, 7 significand bits) exhaustively, 4 random low parts each.
   pare::splitmix64 g(1603);
   std::vector<float> xs;
   xs.reserve(65536 * 4);
   for (std::uint32_t top = 0; top < 65536u; ++top)
     for (int r = 0; r < 4; ++r) xs.push_back(float_of(top << 16 | static_cast<std::uint32_t>(g.next() & 0xFFFFu)));
-  CHECK(encode_mismatches(xs) == 0);
+  CHECK(fp16_encode_mismatches(xs) == 0);
 }
 
 TEST_CASE("fp16 encode: overflow threshold, subnormal ties, zeros and infinities") {

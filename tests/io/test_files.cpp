@@ -13,7 +13,7 @@
 namespace fs = std::filesystem;
 
 namespace {
-fs::path temp_dir() {
+fs::path scratch_dir() {
   const fs::path d = fs::temp_directory_path() / ("pare_test_files_" + std::to_string(::getpid()));
   fs::create_directories(d);
   return d;
@@ -26,7 +26,7 @@ std::size_t files_in(const fs::path& d) {
 }  // namespace
 
 TEST_CASE("atomic_file writes through a temporary and leaves the destination untouched on failure") {
-  const fs::path d = temp_dir();
+  const fs::path d = scratch_dir();
   const std::string path = (d / "out.bin").string();
   {
     pare::atomic_file f(path);
@@ -50,7 +50,7 @@ TEST_CASE("atomic_file writes through a temporary and leaves the destination unt
 }
 
 TEST_CASE("mapped_file maps or reads the same bytes, errors name the path") {
-  const fs::path d = temp_dir();
+  const fs::path d = scratch_dir();
   const std::string path = (d / "data.bin").string();
   std::vector<std::uint8_t> bytes(10000);
   for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i * 7 + 3);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "io_test_support.hpp"
 #include "pare/io/llama2c.hpp"
 #include "pare_test_support.hpp"
 
@@ -16,8 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
-
-constexpr std::size_t stories_bytes = 1056540;  // data/README.md
+using io_test::message_of;
+using io_test::stories_bytes;
+using io_test::temp_dir;
 
 std::string model_path() { return pare_test::data_path("models/stories260K.bin"); }
 
@@ -80,43 +82,8 @@ float float_at(const std::string& path, std::size_t offset) {
   return v;
 }
 
-/// A fresh folder under the system temp directory, removed at scope exit.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("pare_test_llama2c_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::vector<char>& bytes) const {
-    const std::string p = (path / name).string();
-    std::ofstream f(p, std::ios::binary);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    REQUIRE(f.good());
-    return p;
-  }
-};
-
 void set_i32(std::vector<char>& bytes, std::size_t field, std::int32_t v) {
   std::memcpy(bytes.data() + 4 * field, &v, sizeof v);
-}
-
-/// The message of the E thrown by f (fails the test if f throws nothing or something else).
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("threw the wrong exception type: " << e.what());
-  }
-  FAIL("threw nothing");
-  return {};
 }
 
 std::string load_error(const std::string& path) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "io_test_support.hpp"
 #include "pare/core/dtypes/fp16.hpp"
 #include "pare/io/gguf.hpp"
 #include "pare/io/gguf_writer.hpp"
@@ -27,50 +28,18 @@ namespace {
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
+using io_test::message_of;
+using io_test::stories_bytes;
+using io_test::temp_dir;
 
 std::string bin_path() { return pare_test::data_path("models/stories260K.bin"); }
 std::string gguf_path() { return pare_test::data_path("models/stories260K.gguf"); }
 std::string tok_path() { return pare_test::data_path("models/tok512.bin"); }
 
 // data/README.md: 5 layers of dim 64, then the final norm, then freq_cis_real / imag [512, 4].
-constexpr std::size_t stories_bytes = 1056540;
 constexpr std::size_t stories_rope_begin = stories_bytes - 2 * 512 * 4 * 4;
 
-/// A fresh folder under the system temp directory, removed at scope exit.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("pare_test_l2cw_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string at(const std::string& name) const { return (path / name).string(); }
-  std::size_t entries() const {
-    std::size_t n = 0;
-    for (auto it = fs::directory_iterator(path); it != fs::directory_iterator(); ++it) ++n;
-    return n;
-  }
-};
-
 std::vector<char> bytes_of(const std::string& path) { return pare_test::read_file(path); }
-
-/// The message of the E thrown by f (fails the test if f throws nothing or something else).
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("threw the wrong exception type: " << e.what());
-  }
-  FAIL("threw nothing");
-  return {};
-}
 
 std::uint32_t bits(float f) {
   std::uint32_t u;

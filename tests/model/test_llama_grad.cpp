@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "model_test_support.hpp"
 #include "pare/io/llama2c.hpp"
 #include "pare/model/llama_grad.hpp"
 #include "pare/model/llama_session.hpp"
@@ -12,36 +13,33 @@
 #include "pare_test_support.hpp"
 
 namespace {
-const std::vector<std::int32_t> toks{1, 403, 407, 261, 378, 11, 300, 42, 7, 450, 499, 259};
+using model_test::stories260k;
 
-pare::llama_model load() {
-  return pare::llama_model::from_llama2c(
-      pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin")));
-}
+const std::vector<std::int32_t> grad_tokens{1, 403, 407, 261, 378, 11, 300, 42, 7, 450, 499, 259};
 }  // namespace
 
 TEST_CASE("training-mode loss equals the session's mean next-token NLL") {
-  const pare::llama_model m = load();
+  const pare::llama_model m = stories260k();
   pare::llama_session s(m);
   std::vector<float> logits;
-  s.forward(toks.data(), toks.size(), logits, true);
+  s.forward(grad_tokens.data(), grad_tokens.size(), logits, true);
   double nll = 0;
   const std::size_t vocab = m.config.vocab_size;
-  for (std::size_t t = 0; t + 1 < toks.size(); ++t) {
+  for (std::size_t t = 0; t + 1 < grad_tokens.size(); ++t) {
     const float* l = logits.data() + t * vocab;
     double mx = *std::max_element(l, l + vocab), z = 0;
     for (std::size_t i = 0; i < vocab; ++i) z += std::exp(double(l[i]) - mx);
-    nll += std::log(z) - (double(l[toks[t + 1]]) - mx);
+    nll += std::log(z) - (double(l[grad_tokens[t + 1]]) - mx);
   }
-  nll /= double(toks.size() - 1);
+  nll /= double(grad_tokens.size() - 1);
   const auto pd = pare::llama_params<double>::from_model(m);
   const auto pf = pare::llama_params<float>::from_model(m);
-  CHECK(pare::loss_and_grad(pd, toks, nullptr) == Approx(nll).epsilon(1e-5));
-  CHECK(double(pare::loss_and_grad(pf, toks, nullptr)) == Approx(nll).epsilon(1e-5));
+  CHECK(pare::loss_and_grad(pd, grad_tokens, nullptr) == Approx(nll).epsilon(1e-5));
+  CHECK(double(pare::loss_and_grad(pf, grad_tokens, nullptr)) == Approx(nll).epsilon(1e-5));
 }
 
 TEST_CASE("gradients of every tensor match central finite differences in float64") {
-  pare::llama_model m = load();
+  pare::llama_model m = stories260k();
   // Also exercise pruned shapes: one block with fewer KV heads and a narrower FFN.
   pare::shrink_kv_heads(m, 1, {0, 3});
   std::vector<std::size_t> keep;
@@ -49,7 +47,7 @@ TEST_CASE("gradients of every tensor match central finite differences in float64
   pare::shrink_ffn(m, 2, keep);
   auto p = pare::llama_params<double>::from_model(m);
   pare::llama_params<double> g;
-  pare::loss_and_grad(p, toks, &g);
+  pare::loss_and_grad(p, grad_tokens, &g);
   std::uint64_t state = 12345;
   auto next = [&] { state = state * 6364136223846793005ULL + 1442695040888963407ULL; return state >> 33; };
   auto gn = g.named();
@@ -70,9 +68,9 @@ TEST_CASE("gradients of every tensor match central finite differences in float64
     for (std::size_t i : idx) {
       const double w0 = (*v)[i], h = 1e-5 * std::max(1.0, std::fabs(w0));
       (*v)[i] = w0 + h;
-      const double lp = pare::loss_and_grad(p, toks, nullptr);
+      const double lp = pare::loss_and_grad(p, grad_tokens, nullptr);
       (*v)[i] = w0 - h;
-      const double lm = pare::loss_and_grad(p, toks, nullptr);
+      const double lm = pare::loss_and_grad(p, grad_tokens, nullptr);
       (*v)[i] = w0;
       const double fd = (lp - lm) / (2 * h), an = (*gv)[i];
       INFO(name << "[" << i << "]: analytic " << an << ", finite difference " << fd);
@@ -86,7 +84,7 @@ TEST_CASE("gradients of every tensor match central finite differences in float64
 }
 
 TEST_CASE("loss_and_grad rejects bad token sequences") {
-  const auto p = pare::llama_params<float>::from_model(load());
+  const auto p = pare::llama_params<float>::from_model(stories260k());
   CHECK_THROWS_AS(pare::loss_and_grad(p, {1}, nullptr), pare::argument_error);
   CHECK_THROWS_AS(pare::loss_and_grad(p, {1, 600}, nullptr), pare::argument_error);
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "model_test_support.hpp"
 #include "pare/io/llama2c.hpp"
 #include "pare/model/calibration.hpp"
 #include "pare/model/surgery.hpp"
@@ -14,17 +15,14 @@
 
 namespace {
 
-const std::vector<std::int32_t> toks{1, 403, 407, 261, 378, 11, 300, 42, 7, 450, 499, 259, 3, 260, 262, 263};
+using model_test::stories260k;
 
-pare::llama_model load() {
-  const auto ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));
-  return pare::llama_model::from_llama2c(ck);
-}
+const std::vector<std::int32_t> surgery_tokens{1, 403, 407, 261, 378, 11, 300, 42, 7, 450, 499, 259, 3, 260, 262, 263};
 
 std::vector<float> logits_of(const pare::llama_model& m) {
   pare::llama_session s(m);
   std::vector<float> out;
-  s.forward(toks.data(), toks.size(), out, true);
+  s.forward(surgery_tokens.data(), surgery_tokens.size(), out, true);
   return out;
 }
 
@@ -51,7 +49,7 @@ struct recorder final : pare::llama_session::linear_observer {
 }  // namespace
 
 TEST_CASE("removing a block equals zeroing its output projections") {
-  pare::llama_model a = load(), b = load();
+  pare::llama_model a = stories260k(), b = stories260k();
   zero_rows(a, "blk.2.attn_output.weight", [] { std::vector<std::size_t> r(64); for (std::size_t i = 0; i < 64; ++i) r[i] = i; return r; }());
   zero_rows(a, "blk.2.ffn_down.weight", [] { std::vector<std::size_t> r(64); for (std::size_t i = 0; i < 64; ++i) r[i] = i; return r; }());
   pare::remove_blocks(b, {2});
@@ -64,7 +62,7 @@ TEST_CASE("removing a block equals zeroing its output projections") {
 }
 
 TEST_CASE("shrinking the FFN equals zeroing the dropped neurons' gate/up rows") {
-  pare::llama_model a = load(), b = load();
+  pare::llama_model a = stories260k(), b = stories260k();
   std::vector<std::size_t> drop{0, 5, 17, 171}, keep;
   for (std::size_t j = 0; j < 172; ++j)
     if (std::find(drop.begin(), drop.end(), j) == drop.end()) keep.push_back(j);
@@ -81,7 +79,7 @@ TEST_CASE("shrinking the FFN equals zeroing the dropped neurons' gate/up rows") 
 }
 
 TEST_CASE("shrinking key/value heads equals zeroing the group's attention-output columns") {
-  pare::llama_model a = load(), b = load();
+  pare::llama_model a = stories260k(), b = stories260k();
   // stories260K: 8 query heads, 4 kv heads, head size 8: kv head 1 serves query heads 2 and 3.
   std::vector<std::size_t> cols;
   for (std::size_t i = 2 * 8; i < 4 * 8; ++i) cols.push_back(i);
@@ -96,7 +94,7 @@ TEST_CASE("shrinking key/value heads equals zeroing the group's attention-output
 }
 
 TEST_CASE("tensor names, get/set and errors") {
-  pare::llama_model m = load();
+  pare::llama_model m = stories260k();
   const auto names = pare::tensor_names(m);
   CHECK(names.size() == 1 + 5 * 9 + 1);
   const auto ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));
@@ -122,7 +120,7 @@ TEST_CASE("tensor names, get/set and errors") {
 }
 
 TEST_CASE("calibration capture accumulates X^T X, channel statistics and APoZ of the real inputs") {
-  const pare::llama_model m = load();
+  const pare::llama_model m = stories260k();
   recorder rec;
   pare::calibration_capture::options o;
   o.observer = "minmax";
@@ -140,8 +138,8 @@ TEST_CASE("calibration capture accumulates X^T X, channel statistics and APoZ of
   pare::llama_session s(m);
   s.set_observer(&tee);
   std::vector<float> logits;
-  s.forward(toks.data(), 10, logits);  // a batch, then single tokens
-  for (std::size_t t = 10; t < toks.size(); ++t) s.forward(&toks[t], 1, logits);
+  s.forward(surgery_tokens.data(), 10, logits);  // a batch, then single tokens
+  for (std::size_t t = 10; t < surgery_tokens.size(); ++t) s.forward(&surgery_tokens[t], 1, logits);
   CHECK(cap.all().size() == 5 * 7 + 1);
   for (const char* name : {"blk.0.attn_q.weight", "blk.4.ffn_down.weight", "output.weight"}) {
     INFO(name);

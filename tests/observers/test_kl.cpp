@@ -6,13 +6,14 @@
 #include <vector>
 
 #include "observer_oracle.hpp"
+#include "observers_test_support.hpp"
 #include "pare/stats/observers.hpp"
 #include "pare_test_support.hpp"
 
 namespace {
 
-const auto sym = pare::scheme_kind::symmetric;
-const auto asym = pare::scheme_kind::asymmetric;
+using observers_test::asym;
+using observers_test::sym;
 
 /// The candidate index behind threshold t (t = min((i + 0.5)·w, max|x|)).
 std::size_t index_of(double t, double w, std::size_t bins) {

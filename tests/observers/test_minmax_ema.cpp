@@ -5,13 +5,14 @@
 #include <vector>
 
 #include "observer_oracle.hpp"
+#include "observers_test_support.hpp"
 #include "pare/stats/observers.hpp"
 #include "pare_test_support.hpp"
 
 namespace {
 const pare::int_format int8{8, true};
-const auto sym = pare::scheme_kind::symmetric;
-const auto asym = pare::scheme_kind::asymmetric;
+using observers_test::asym;
+using observers_test::sym;
 }  // namespace
 
 TEST_CASE("minmax_observer equals std::min_element / std::max_element") {

@@ -7,13 +7,14 @@
 #include <vector>
 
 #include "observer_oracle.hpp"
+#include "observers_test_support.hpp"
 #include "pare/stats/observers.hpp"
 #include "pare_test_support.hpp"
 
 namespace {
 
-const auto sym = pare::scheme_kind::symmetric;
-const auto asym = pare::scheme_kind::asymmetric;
+using observers_test::asym;
+using observers_test::sym;
 
 std::vector<pare::any_observer> all_observers() {
   return {pare::minmax_observer{},     pare::ema_minmax_observer{},

@@ -6,13 +6,14 @@
 #include <vector>
 
 #include "observer_oracle.hpp"
+#include "observers_test_support.hpp"
 #include "pare/stats/observers.hpp"
 #include "pare_test_support.hpp"
 
 namespace {
 const pare::int_format int4{4, true};
-const auto sym = pare::scheme_kind::symmetric;
-const auto asym = pare::scheme_kind::asymmetric;
+using observers_test::asym;
+using observers_test::sym;
 
 std::vector<double> to_double(const std::vector<float>& x, bool absolute) {
   std::vector<double> d;

@@ -15,25 +15,10 @@
 
 namespace {
 
+using pipeline_test::logits_of;
+using pipeline_test::rel_diff;
 using pipeline_test::text_tokens;
 using pipeline_test::windows_of;
-
-std::vector<float> logits_of(const pare::llama_model& m, const std::vector<std::int32_t>& t) {
-  pare::llama_session s(m);
-  std::vector<float> out;
-  s.forward(t.data(), t.size(), out, true);
-  return out;
-}
-
-/// max |a − b| / max |b|
-double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    num = std::max(num, double(std::fabs(a[i] - b[i])));
-    den = std::max(den, double(std::fabs(b[i])));
-  }
-  return num / den;
-}
 
 std::vector<float> random_scales(std::size_t k, std::mt19937& rng) {
   std::uniform_real_distribution<float> u(-2.0f, 2.0f);

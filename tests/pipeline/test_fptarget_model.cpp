@@ -38,13 +38,6 @@ row_capture capture(const pare::llama_model& m, const std::vector<std::vector<st
   return c;
 }
 
-std::vector<float> weights_of(const pare::llama_model& m, const std::string& name) {
-  const pare::linear_layer& l = m.linear(name);
-  std::vector<float> w(l.out_features() * l.in_features());
-  l.dense_weights(pare::matrix_view<float>(w.data(), l.out_features(), l.in_features()));
-  return w;
-}
-
 /// Σ over rows of ‖W·x − Ŵ·x̃‖² in float64 (plain loops): the uncompressed layer on the
 /// uncompressed model's inputs against the compressed layer on the compressed model's.
 double output_error(const std::vector<float>& w, const std::vector<float>& x, const std::vector<float>& wq,
@@ -104,9 +97,9 @@ TEST_CASE("fptarget on stories260K: layer outputs closer to the uncompressed mod
       INFO(name);
       if (name == "output.weight" || (ggml && name.find("ffn_down") != std::string::npos)) continue;  // fp32 / f16 fallback
       const std::size_t in = fp.linear(name).in_features();
-      const std::vector<float> w = weights_of(fp, name);
-      const double e_plain = output_error(w, x_fp.rows.at(name), weights_of(plain, name), x_plain.rows.at(name), in);
-      const double e_fitted = output_error(w, x_fp.rows.at(name), weights_of(fitted, name), x_fitted.rows.at(name), in);
+      const std::vector<float> w = pipeline_test::dense(fp.linear(name));
+      const double e_plain = output_error(w, x_fp.rows.at(name), pipeline_test::dense(plain.linear(name)), x_plain.rows.at(name), in);
+      const double e_fitted = output_error(w, x_fp.rows.at(name), pipeline_test::dense(fitted.linear(name)), x_fitted.rows.at(name), in);
       if (name.rfind("blk.0.attn_", 0) == 0 && name != "blk.0.attn_output.weight") {
         // Nothing before them is compressed: X̃ = X, the target is W itself, the same solve.
         CHECK(e_plain > 0);

@@ -17,11 +17,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct fixture {
+struct ggml_fixture {
   pare::llama2c_checkpoint ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));
   pare::tokenizer tok = pare::load_llama2c_tokenizer(pare_test::data_path("models/tok512.bin"), ck.config().vocab_size);
   std::vector<std::int32_t> tokens;
-  fixture() {
+  ggml_fixture() {
     const std::vector<char> text = pare_test::read_file(pare_test::data_path("text/tinystories_val_head.txt"));
     tokens = pare::protocol_tokens(tok, std::string(text.begin(), text.end()));
     tokens.resize(1100);
@@ -49,7 +49,7 @@ void check_same_weights(const pare::llama_model& a, const pare::llama_model& b) 
 }  // namespace
 
 TEST_CASE("q8_0 model written as GGUF reloads with identical layers and perplexity", "[model][ggml]") {
-  fixture f;
+  ggml_fixture f;
   for (const char* spec : {"q8_0", "q4_0", "q4_1", "iq4_nl"}) {
     INFO(spec);
     pare::llama_model m = pare::llama_model::from_llama2c(f.ck);
@@ -86,7 +86,7 @@ TEST_CASE("q8_0 model written as GGUF reloads with identical layers and perplexi
 }
 
 TEST_CASE("fp32 model round-trips through write_model_gguf", "[model][ggml]") {
-  fixture f;
+  ggml_fixture f;
   const pare::llama_model m = pare::llama_model::from_llama2c(f.ck);
   const std::string path = temp_path("f32.gguf");
   pare::write_model_gguf(m, f.tok, path);
@@ -97,7 +97,7 @@ TEST_CASE("fp32 model round-trips through write_model_gguf", "[model][ggml]") {
 }
 
 TEST_CASE("layers without a GGUF type are refused before any file is written", "[model][ggml]") {
-  fixture f;
+  ggml_fixture f;
   pare::llama_model m = pare::llama_model::from_llama2c(f.ck);
   pare::quantize_linears(m, pare::quant_config::parse("int4:g32:asym"), [](const std::string& n) { return n == "blk.2.attn_v.weight"; });
   const std::string path = temp_path("refused.gguf");
@@ -108,7 +108,7 @@ TEST_CASE("layers without a GGUF type are refused before any file is written", "
 }
 
 TEST_CASE("importance-matrix quantization needs calibration and uses it", "[model][ggml]") {
-  fixture f;
+  ggml_fixture f;
   pare::llama_model m = pare::llama_model::from_llama2c(f.ck);
   CHECK_THROWS_AS(pare::quantize_linears_ggml(m, pare::ggml_quant_spec::parse("q4_0:imatrix")), pare::argument_error);
   CHECK_THROWS_AS(pare::ggml_quant_spec::parse("q4_0:imat"), pare::argument_error);

@@ -14,11 +14,11 @@
 
 namespace {
 
-struct fixture {
+struct share_fixture {
   pare::llama2c_checkpoint ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));
   pare::tokenizer tok = pare::load_llama2c_tokenizer(pare_test::data_path("models/tok512.bin"), ck.config().vocab_size);
   std::vector<std::int32_t> tokens;
-  fixture() {
+  share_fixture() {
     const std::vector<char> text = pare_test::read_file(pare_test::data_path("text/tinystories_val_head.txt"));
     tokens = pare::protocol_tokens(tok, std::string(text.begin(), text.end()));
     if (tokens.size() > 20000) tokens.resize(20000);
@@ -39,7 +39,7 @@ double linear_bits_per_weight(const pare::llama_model& m) {
 }  // namespace
 
 TEST_CASE("kmeans_linears 4-bit per-tensor on stories260K: perplexity close to fp32, ~4 bits per weight", "[share][real_data]") {
-  fixture f;
+  share_fixture f;
   REQUIRE(f.tokens.size() == 20000);
   pare::llama_model fp = pare::llama_model::from_llama2c(f.ck);
   const pare::perplexity_result p32 = pare::perplexity(fp, f.tokens, nullptr, 512);
@@ -89,7 +89,7 @@ TEST_CASE("kmeans_linears 4-bit per-tensor on stories260K: perplexity close to f
 }
 
 TEST_CASE("kmeans_linears per-row and hash_linears on stories260K", "[share][real_data]") {
-  fixture f;
+  share_fixture f;
   f.tokens.resize(4000);
   pare::llama_model fp = pare::llama_model::from_llama2c(f.ck);
   const double p32 = pare::perplexity(fp, f.tokens, nullptr, 512).ppl;
@@ -123,7 +123,7 @@ TEST_CASE("kmeans_linears per-row and hash_linears on stories260K", "[share][rea
 }
 
 TEST_CASE("kmeans_linears: a bad spec changes nothing, selection is honoured", "[share]") {
-  fixture f;
+  share_fixture f;
   pare::llama_model m = pare::llama_model::from_llama2c(f.ck);
   const auto before = pare::get_tensor(m, "blk.0.attn_q.weight");
   CHECK_THROWS_AS(pare::kmeans_linears(m, "kmeans:9bit"), pare::argument_error);

@@ -20,12 +20,12 @@
 
 namespace {
 
-struct fixture {
+struct slicegpt_fixture {
   pare::llama2c_checkpoint ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));
   pare::tokenizer tok = pare::load_llama2c_tokenizer(pare_test::data_path("models/tok512.bin"), ck.config().vocab_size);
   std::vector<std::vector<std::int32_t>> calib;  // calibration windows (the sample text)
   std::vector<std::int32_t> eval;                // evaluation tokens (validation text, not used for calibration)
-  fixture() {
+  slicegpt_fixture() {
     const std::vector<char> c = pare_test::read_file(pare_test::data_path("text/tinystories_sample_cs336.txt"));
     const std::vector<std::int32_t> ct = pare::protocol_tokens(tok, std::string(c.begin(), c.end()));
     for (std::size_t at = 0; at < ct.size(); at += 512)
@@ -90,7 +90,7 @@ TEST_CASE("principal_axes: eigenpairs of a covariance against float64 identities
 }
 
 TEST_CASE("SliceGPT: rotation without slicing keeps the model's function", "[model][slicegpt]") {
-  const fixture f;
+  const slicegpt_fixture f;
   const pare::llama_model base = f.model();
   const std::vector<std::int32_t> toks(f.eval.begin(), f.eval.begin() + 200);
   const std::vector<float> want = all_logits(base, toks);
@@ -114,7 +114,7 @@ TEST_CASE("SliceGPT: rotation without slicing keeps the model's function", "[mod
 }
 
 TEST_CASE("SliceGPT: sliced models run as the float64 oracle says and beat deleting raw dimensions", "[model][slicegpt]") {
-  const fixture f;
+  const slicegpt_fixture f;
   const double base_ppl = f.ppl(f.model());
   const std::vector<std::int32_t> toks(f.eval.begin(), f.eval.begin() + 48);
   double ppl10 = 0, ppl25 = 0;
@@ -220,7 +220,7 @@ TEST_CASE("SliceGPT: sliced models run as the float64 oracle says and beat delet
 }
 
 TEST_CASE("SliceGPT: a globally rotated slice is a plain LLaMA that round-trips through GGUF", "[model][slicegpt]") {
-  const fixture f;
+  const slicegpt_fixture f;
   pare::llama_model m = f.model();
   const pare::slicegpt_report r = pare::slice_model(m, f.calib, {0.25, pare::slicegpt_options::rotation::global});
   CHECK(r.new_dim == 48);
@@ -250,7 +250,7 @@ TEST_CASE("SliceGPT: a globally rotated slice is a plain LLaMA that round-trips 
 }
 
 TEST_CASE("SliceGPT: bad arguments are errors that change nothing", "[model][slicegpt]") {
-  const fixture f;
+  const slicegpt_fixture f;
   pare::llama_model m = f.model();
   const std::size_t before = m.weight_count();
   CHECK_THROWS_AS(pare::slice_model(m, f.calib, {1.0}), pare::argument_error);

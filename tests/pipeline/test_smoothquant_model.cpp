@@ -17,9 +17,12 @@
 
 namespace {
 
+using pipeline_test::dense;
+using pipeline_test::logits_of;
+using pipeline_test::rel_diff;
 using pipeline_test::text_tokens;
 
-struct fixture {
+struct smoothquant_fixture {
   pare::llama2c_checkpoint ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));
   pare::tokenizer tok = pare::load_llama2c_tokenizer(pare_test::data_path("models/tok512.bin"), ck.config().vocab_size);
   std::vector<std::int32_t> calib = text_tokens(tok, "text/tinystories_val_tail.txt", 4096);
@@ -39,28 +42,6 @@ struct fixture {
     return cap;
   }
 };
-
-std::vector<float> logits_of(const pare::llama_model& m, const std::vector<std::int32_t>& t) {
-  pare::llama_session s(m);
-  std::vector<float> out;
-  s.forward(t.data(), t.size(), out, true);
-  return out;
-}
-
-double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    num = std::max(num, double(std::fabs(a[i] - b[i])));
-    den = std::max(den, double(std::fabs(b[i])));
-  }
-  return num / den;
-}
-
-std::vector<float> dense(const pare::linear_layer& l) {
-  std::vector<float> w(l.out_features() * l.in_features());
-  l.dense_weights(pare::matrix_view<float>(w.data(), l.out_features(), l.in_features()));
-  return w;
-}
 
 /// The paper's scales in float64: max|x_j|^α / max(max over the layers' rows |W[i, j]|, 1e-5)^(1−α), floor 1e-5.
 std::vector<double> oracle_scales(const pare::llama_model& m, const std::vector<std::string>& names,
@@ -89,7 +70,7 @@ bool same_model(const pare::llama_model& a, const pare::llama_model& b) {
 
 TEST_CASE("smoothquant fold: the fp32 logits are unchanged and the folded scales are the paper's formula",
           "[pipeline][smoothquant][real_data]") {
-  const fixture f;
+  const smoothquant_fixture f;
   const auto t = text_tokens(f.tok, "text/tinystories_val_head.txt", 256);
   const pare::llama_model ref = f.model();
   const auto want = logits_of(ref, t);
@@ -135,7 +116,7 @@ TEST_CASE("smoothquant fold: the fp32 logits are unchanged and the folded scales
 
 TEST_CASE("smoothquant W8A8 on stories260K: every layer on the int8 kernel, close to fp32; the recipe steps",
           "[pipeline][smoothquant][real_data]") {
-  const fixture f;
+  const smoothquant_fixture f;
   const auto eval = text_tokens(f.tok, "text/tinystories_val_head.txt", 4096);
   const pare::llama_model ref = f.model();
   const pare::calibration_capture cap = f.capture(ref);
@@ -193,7 +174,7 @@ TEST_CASE("smoothquant W8A8 on stories260K: every layer on the int8 kernel, clos
 
 TEST_CASE("smoothquant refuses bad α, NaN weights and missing statistics with the model unchanged",
           "[pipeline][smoothquant][real_data]") {
-  const fixture f;
+  const smoothquant_fixture f;
   const pare::llama_model ref = f.model();
   const pare::calibration_capture cap = f.capture(ref);
   pare::llama_model m = f.model();

@@ -14,13 +14,8 @@
 
 namespace {
 
+using pipeline_test::dense;
 using pipeline_test::text_tokens;
-
-std::vector<float> dense(const pare::linear_layer& l) {
-  std::vector<float> w(l.out_features() * l.in_features());
-  l.dense_weights(pare::matrix_view<float>(w.data(), l.out_features(), l.in_features()));
-  return w;
-}
 
 }  // namespace
 

@@ -17,12 +17,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct fixture {
+struct structured_prune_fixture {
   pare::llama2c_checkpoint ck = pare::llama2c_checkpoint::load(pare_test::data_path("models/stories260K.bin"));
   pare::tokenizer tok = pare::load_llama2c_tokenizer(pare_test::data_path("models/tok512.bin"), ck.config().vocab_size);
   std::vector<std::int32_t> tokens;       // evaluation: the head of the validation text
   std::vector<std::int32_t> calibration;  // calibration: the tail
-  fixture() {
+  structured_prune_fixture() {
     const std::vector<char> text = pare_test::read_file(pare_test::data_path("text/tinystories_val_head.txt"));
     tokens = pare::protocol_tokens(tok, std::string(text.begin(), text.end()));
     tokens.resize(1100);
@@ -37,7 +37,7 @@ struct fixture {
 }  // namespace
 
 TEST_CASE("PPL-drop scores are the perplexities of the models without each block, and the model is restored", "[model][prune]") {
-  fixture f;
+  structured_prune_fixture f;
   pare::llama_model m = f.model();
   const double base = f.ppl(m);
   const std::vector<double> s = pare::ppl_drop_scores(m, [&](const pare::llama_model& x) { return f.ppl(x); });
@@ -54,7 +54,7 @@ TEST_CASE("PPL-drop scores are the perplexities of the models without each block
 }
 
 TEST_CASE("Taylor block scores equal a float64 sum of |w·dL/dw|, magnitude scores the sum of |w|", "[model][prune]") {
-  fixture f;
+  structured_prune_fixture f;
   pare::llama_model m = f.model();
   const std::vector<std::vector<std::int32_t>> windows{{f.tokens.begin(), f.tokens.begin() + 128},
                                                       {f.tokens.begin() + 128, f.tokens.begin() + 256}};
@@ -100,7 +100,7 @@ TEST_CASE("block selection: the least important candidates, first/last kept, bad
 }
 
 TEST_CASE("depth pruning one-shot and iterative, and the result reloads from GGUF with the same perplexity", "[model][prune]") {
-  fixture f;
+  structured_prune_fixture f;
   auto eval = [&](const pare::llama_model& x) { return f.ppl(x); };
   pare::llama_model a = f.model();
   const std::vector<double> mag = pare::magnitude_block_scores(a);
@@ -208,7 +208,7 @@ void check_kept(const std::vector<std::size_t>& got, const std::vector<std::size
 
 TEST_CASE("FFN width pruning keeps the neurons a float64 oracle ranks highest, compacted equals masked, reloads from GGUF",
           "[model][prune]") {
-  fixture f;
+  structured_prune_fixture f;
   // Calibration on the tail of the validation text (never evaluated on); one pass feeds pare's
   // capture and the test's recorder of the raw inputs.
   pare::calibration_capture cal(pare::calibration_capture::options{{false, true, ""}, {}});

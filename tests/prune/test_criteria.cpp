@@ -13,14 +13,13 @@
 #include "pare/prune/wanda.hpp"
 #include "pare_test_support.hpp"
 #include "prune_oracle.hpp"
+#include "prune_test_support.hpp"
 
 namespace pp = pare::prune;
 using pare::matrix_view;
 
 namespace {
-matrix_view<const float> mv(const std::vector<float>& v, std::size_t r, std::size_t c) {
-  return matrix_view<const float>(v.data(), r, c);
-}
+using prune_test::mv;
 /// |got − want| within a float rounding of want (plus a tiny absolute floor).
 bool near_float(float got, double want) { return std::fabs(double(got) - want) <= 1.2e-7 * std::fabs(want) + 1e-30; }
 }  // namespace

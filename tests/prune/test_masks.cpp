@@ -10,14 +10,13 @@
 #include "pare/prune/scores.hpp"
 #include "pare_test_support.hpp"
 #include "prune_oracle.hpp"
+#include "prune_test_support.hpp"
 
 namespace pp = pare::prune;
 using pare::matrix_view;
 
 namespace {
-matrix_view<const float> mv(const std::vector<float>& v, std::size_t r, std::size_t c) {
-  return matrix_view<const float>(v.data(), r, c);
-}
+using prune_test::mv;
 }  // namespace
 
 TEST_CASE("pruned_count is the documented floor with decimal sparsities counting as written") {

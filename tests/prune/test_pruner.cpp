@@ -9,13 +9,12 @@
 
 #include "pare/prune/pruner.hpp"
 #include "pare_test_support.hpp"
+#include "prune_test_support.hpp"
 
 namespace pp = pare::prune;
 
 namespace {
-pare::matrix_view<const float> mv(const std::vector<float>& v, std::size_t r, std::size_t c) {
-  return pare::matrix_view<const float>(v.data(), r, c);
-}
+using prune_test::mv;
 
 /// Oracle: the k lowest of `s` (double) are pruned; equal scores prune the higher index.
 std::vector<bool> lowest_pruned(const std::vector<double>& s, std::size_t k) {

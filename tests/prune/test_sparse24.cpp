@@ -11,14 +11,13 @@
 #include "pare/prune/sparse24.hpp"
 #include "pare_test_support.hpp"
 #include "prune_oracle.hpp"
+#include "prune_test_support.hpp"
 
 namespace pp = pare::prune;
 using pare::matrix_view;
 
 namespace {
-matrix_view<const float> mv(const std::vector<float>& v, std::size_t r, std::size_t c) {
-  return matrix_view<const float>(v.data(), r, c);
-}
+using prune_test::mv;
 
 /// Every variant the 2:4 kernel has on this machine, each run with only it enabled.
 template <class F>

@@ -14,6 +14,7 @@
 #include "pare/io/llama2c.hpp"
 #include "pare/quant/quantize.hpp"
 #include "pare_test_support.hpp"
+#include "safetensors_test_support.hpp"
 
 namespace {
 
@@ -86,14 +87,7 @@ std::vector<float> ct_reference_decode(const pare::safetensors_file& f, const st
   return x;
 }
 
-float bf16_round(float x) {
-  std::uint32_t u;
-  std::memcpy(&u, &x, 4);
-  u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
-  float r;
-  std::memcpy(&r, &u, 4);
-  return r;
-}
+using safetensors_test::bf16_round;
 
 }  // namespace
 

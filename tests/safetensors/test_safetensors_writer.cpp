@@ -18,6 +18,7 @@
 #include "pare/io/safetensors.hpp"
 #include "pare/io/safetensors_writer.hpp"
 #include "pare_test_support.hpp"
+#include "safetensors_test_support.hpp"
 
 namespace {
 
@@ -37,15 +38,7 @@ std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed) {
   return b;
 }
 
-/// bfloat16 by integer arithmetic (round to nearest, ties to even), for finite inputs.
-float bf16_round(float x) {
-  std::uint32_t u;
-  std::memcpy(&u, &x, 4);
-  u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
-  float r;
-  std::memcpy(&r, &u, 4);
-  return r;
-}
+using safetensors_test::bf16_round;
 
 }  // namespace
 

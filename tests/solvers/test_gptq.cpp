@@ -22,7 +22,7 @@ using pare::solvers::layer_hessian;
 using solver_test::gauss_jordan_inverse;
 using solver_test::random_hessian;
 
-struct oracle_out {
+struct gptq_oracle_out {
   std::vector<int> codes;  // rows × k, storage order
   std::vector<float> scales;
   std::vector<std::int32_t> zeros;
@@ -33,8 +33,8 @@ struct oracle_out {
 /// (H_F⁻¹)_qq, then remove q from H_F⁻¹ by one step of Gaussian elimination. Parameters:
 /// the group's current weights (dynamic groups) or the original weights (static), chosen by
 /// pare::quantize with the same config, as gptq_quantize documents.
-oracle_out obs_oracle(const std::vector<float>& w, std::size_t rows, std::size_t k, const layer_hessian& h,
-                      const pare::quant_config& cfg, bool act_order, double damp) {
+gptq_oracle_out gptq_obs_oracle(const std::vector<float>& w, std::size_t rows, std::size_t k, const layer_hessian& h,
+                                const pare::quant_config& cfg, bool act_order, double damp) {
   std::vector<std::size_t> order(k);
   std::iota(order.begin(), order.end(), std::size_t(0));
   if (act_order)
@@ -58,7 +58,7 @@ oracle_out obs_oracle(const std::vector<float>& w, std::size_t rows, std::size_t
   std::vector<double> ww(w0.begin(), w0.end());
   const bool dynamic = cfg.gran.kind == pare::granularity_kind::per_group && !act_order;
   const std::size_t g = cfg.gran.kind == pare::granularity_kind::per_group ? cfg.gran.group_size : k;
-  oracle_out out;
+  gptq_oracle_out out;
   out.codes.assign(rows * k, 0);
   if (!dynamic) {
     const pare::quantized_tensor q0 = pare::quantize(pare::matrix_view<const float>(w0.data(), rows, k), cfg);
@@ -109,8 +109,8 @@ double loss_of(const std::vector<float>& w, std::size_t rows, std::size_t k, con
                const layer_hessian& h);
 
 /// Every code and parameter of gptq_quantize equals the oracle's.
-void check_against_oracle(const std::vector<float>& w, std::size_t rows, std::size_t k, const layer_hessian& h,
-                          const std::string& spec, bool act_order, std::size_t block) {
+void check_gptq_against_oracle(const std::vector<float>& w, std::size_t rows, std::size_t k, const layer_hessian& h,
+                               const std::string& spec, bool act_order, std::size_t block) {
   INFO(spec << (act_order ? " act_order" : "") << " block " << block);
   const pare::quant_config cfg = pare::quant_config::parse(spec);
   pare::solvers::gptq_options opt;
@@ -118,7 +118,7 @@ void check_against_oracle(const std::vector<float>& w, std::size_t rows, std::si
   opt.block_size = block;
   const auto res = pare::solvers::gptq_quantize(pare::matrix_view<const float>(w.data(), rows, k), h, cfg, opt);
   REQUIRE(res.dampening_retries == 0);
-  const oracle_out o = obs_oracle(w, rows, k, h, cfg, act_order, 0.01);
+  const gptq_oracle_out o = gptq_obs_oracle(w, rows, k, h, cfg, act_order, 0.01);
   std::size_t mismatched = 0;
   for (std::size_t i = 0; i < rows; ++i)
     for (std::size_t j = 0; j < k; ++j) mismatched += res.weight.code(i, j) != o.codes[i * k + j];
@@ -156,8 +156,8 @@ TEST_CASE("GPTQ's lazy-batch solve equals a float64 column-at-a-time OBS oracle 
   const std::vector<float> w = pare_test::gaussian(rows * k, 12, 0.05);
   for (const char* spec : {"int4:g32:asym", "int4:g32:sym", "int3:g16:asym", "int8:per_channel", "int2:g32:asym",
                            "int4:per_channel:asym:mse", "uint4:g32:asym", "int6:g48:asym"}) {
-    for (std::size_t block : {std::size_t(128), std::size_t(32), std::size_t(5)}) check_against_oracle(w, rows, k, h, spec, false, block);
-    check_against_oracle(w, rows, k, h, spec, true, 32);
+    for (std::size_t block : {std::size_t(128), std::size_t(32), std::size_t(5)}) check_gptq_against_oracle(w, rows, k, h, spec, false, block);
+    check_gptq_against_oracle(w, rows, k, h, spec, true, 32);
   }
 }
 
@@ -166,7 +166,7 @@ TEST_CASE("GPTQ: a dead input is zeroed, and a singular Hessian gets more dampen
   layer_hessian h = random_hessian(200, k, 3);
   for (std::size_t j = 0; j < k; ++j) h.h[5 * k + j] = h.h[j * k + 5] = 0.0;  // input 5 never fires
   const std::vector<float> w = pare_test::gaussian(rows * k, 4, 0.1);
-  check_against_oracle(w, rows, k, h, "int4:g16:asym", false, 128);
+  check_gptq_against_oracle(w, rows, k, h, "int4:g16:asym", false, 128);
   const auto res = pare::solvers::gptq_quantize(pare::matrix_view<const float>(w.data(), rows, k), h,
                                                 pare::quant_config::parse("int4:g16:asym"));
   CHECK(res.dead_columns == 1);
@@ -205,7 +205,7 @@ TEST_CASE("GPTQ on stories260K: equals the oracle on real Hessians and beats RTN
     const double l_rtn = loss_of(w, rows, k, rtn(w, rows, k, spec), h);
     CHECK(res.error < l_rtn);
     CHECK(res.error == Approx(loss_of(w, rows, k, res.weight, h)).epsilon(1e-7));
-    if (name.rfind("blk.0.", 0) == 0 || name.rfind("blk.4.", 0) == 0) check_against_oracle(w, rows, k, h, spec, false, 128);
+    if (name.rfind("blk.0.", 0) == 0 || name.rfind("blk.4.", 0) == 0) check_gptq_against_oracle(w, rows, k, h, spec, false, 128);
     ++layers;
   }
   CHECK(layers == 35);

@@ -132,8 +132,8 @@ bool uses_row_sigma2(type t) { return t == type::q4_0 || t == type::q4_1 || t ==
 /// formats whose importance weighting takes σ² over the whole row, the block is quantized
 /// by gptq_ggml's block helper with the original row's σ² (checked against the golden
 /// row quantizer by the diagonal-Hessian test).
-std::vector<std::uint8_t> obs_oracle(const std::vector<float>& w, std::size_t rows, std::size_t k,
-                                     const layer_hessian& h, type t, bool act_order, const float* imatrix) {
+std::vector<std::uint8_t> ggml_obs_oracle(const std::vector<float>& w, std::size_t rows, std::size_t k,
+                                          const layer_hessian& h, type t, bool act_order, const float* imatrix) {
   std::vector<std::size_t> order(k);
   std::iota(order.begin(), order.end(), std::size_t(0));
   if (act_order)
@@ -193,7 +193,7 @@ std::vector<std::uint8_t> obs_oracle(const std::vector<float>& w, std::size_t ro
 }
 
 /// Gaussian weights with a few outliers.
-std::vector<float> random_weights(std::size_t rows, std::size_t k, std::uint64_t seed) {
+std::vector<float> weights_with_outliers(std::size_t rows, std::size_t k, std::uint64_t seed) {
   std::vector<float> w = pare_test::gaussian(rows * k, seed, 0.05);
   for (std::size_t t = 7; t < w.size(); t += 97) w[t] *= 8.0f;
   return w;
@@ -203,8 +203,8 @@ std::vector<float> dequantize(type t, const std::vector<std::uint8_t>& bytes, st
   return pare::ggml::ggml_tensor(t, rows, k, bytes).dequantize();
 }
 
-std::vector<float> rtn(type t, const std::vector<float>& w, std::size_t rows, std::size_t k,
-                       const std::vector<float>& imatrix) {
+std::vector<float> ggml_rtn(type t, const std::vector<float>& w, std::size_t rows, std::size_t k,
+                            const std::vector<float>& imatrix) {
   return pare::ggml::quantize(pare::matrix_view<const float>(w.data(), rows, k), t, imatrix).dequantize();
 }
 
@@ -215,7 +215,7 @@ double check_loss(const std::vector<float>& w, std::size_t rows, std::size_t k, 
                                                      imatrix.empty() ? nullptr : imatrix.data());
   REQUIRE(res.blocks.size() == rows * pare::ggml::row_bytes(t, k));
   const double l_gptq = solver_test::hessian_loss(w, dequantize(t, res.blocks, rows, k), rows, k, h);
-  const double l_rtn = solver_test::hessian_loss(w, rtn(t, w, rows, k, imatrix), rows, k, h);
+  const double l_rtn = solver_test::hessian_loss(w, ggml_rtn(t, w, rows, k, imatrix), rows, k, h);
   INFO(pare::ggml::to_string(t) << (imatrix.empty() ? "" : " imatrix") << ": GPTQ " << l_gptq << ", RTN " << l_rtn
                                 << ", ratio " << l_gptq / l_rtn);
   CHECK(res.error == Approx(l_gptq).epsilon(1e-7));
@@ -229,7 +229,7 @@ TEST_CASE("GPTQ-ggml's lazy-batch solve writes the bytes of a float64 column-at-
           "[solvers][gptq_ggml]") {
   const std::size_t rows = 16, k = 256;
   const layer_hessian h = solver_test::random_hessian(600, k, 21, 0.7, 11, 4, 5.0);
-  const std::vector<float> w = random_weights(rows, k, 22);
+  const std::vector<float> w = weights_with_outliers(rows, k, 22);
   const std::vector<float> imatrix = pare_test::uniform(k, 23, 0.1, 2.0);
   for (type t : all_block_types) {
     struct variant {
@@ -247,7 +247,7 @@ TEST_CASE("GPTQ-ggml's lazy-batch solve writes the bytes of a float64 column-at-
       const auto res =
           pare::solvers::gptq_quantize_ggml(pare::matrix_view<const float>(w.data(), rows, k), h, t, opt, qw);
       REQUIRE(res.dampening_retries == 0);
-      const std::vector<std::uint8_t> o = obs_oracle(w, rows, k, h, t, v.act_order, qw);
+      const std::vector<std::uint8_t> o = ggml_obs_oracle(w, rows, k, h, t, v.act_order, qw);
       REQUIRE(res.blocks.size() == o.size());
       std::size_t differ = 0;
       for (std::size_t b = 0; b < o.size(); ++b) differ += res.blocks[b] != o[b];
@@ -261,12 +261,12 @@ TEST_CASE("GPTQ-ggml: a dead input is zeroed and the oracle still agrees", "[sol
   const std::size_t rows = 8, k = 64;
   layer_hessian h = solver_test::random_hessian(300, k, 31, 0.7, 11, 4, 5.0);
   for (std::size_t j = 0; j < k; ++j) h.h[9 * k + j] = h.h[j * k + 9] = 0.0;
-  const std::vector<float> w = random_weights(rows, k, 32);
+  const std::vector<float> w = weights_with_outliers(rows, k, 32);
   for (type t : {type::q4_0, type::q5_1, type::iq4_nl}) {
     INFO(pare::ggml::to_string(t));
     const auto res = pare::solvers::gptq_quantize_ggml(pare::matrix_view<const float>(w.data(), rows, k), h, t);
     CHECK(res.dead_columns == 1);
-    CHECK(res.blocks == obs_oracle(w, rows, k, h, t, false, nullptr));
+    CHECK(res.blocks == ggml_obs_oracle(w, rows, k, h, t, false, nullptr));
     CHECK(res.error == Approx(solver_test::hessian_loss(w, dequantize(t, res.blocks, rows, k), rows, k, h)).epsilon(1e-7));
   }
 }
@@ -275,7 +275,7 @@ TEST_CASE("GPTQ-ggml: the reported loss is the dequantized blocks' loss and belo
           "[solvers][gptq_ggml]") {
   const std::size_t rows = 32, k = 512;
   const layer_hessian h = solver_test::random_hessian(1500, k, 41, 0.7, 11, 4, 5.0);
-  const std::vector<float> w = random_weights(rows, k, 42);
+  const std::vector<float> w = weights_with_outliers(rows, k, 42);
   std::vector<float> imatrix(k);
   for (std::size_t j = 0; j < k; ++j) imatrix[j] = float(h.at(j, j) / 2);  // llama.cpp's imatrix: mean x² per input
   for (type t : all_block_types) {
@@ -331,7 +331,7 @@ TEST_CASE("GPTQ-ggml with a diagonal Hessian is nearest rounding under ggml's ow
   // differ from ggml's, and only where it is strictly closer; the K formats' codes come
   // from the stored scales in ggml too, and all their bytes are ggml's.
   const std::size_t rows = 12, k = 512;
-  std::vector<float> w = random_weights(rows, k, 51);
+  std::vector<float> w = weights_with_outliers(rows, k, 51);
   // Degenerate blocks, where every code gives the same value and ggml's code is kept: all
   // zero (d = 0) and constant (Q4_1's d = 0, m = x; zero sub-block scales in K formats).
   std::fill(w.begin() + 2 * k, w.begin() + 2 * k + 256, 0.0f);
@@ -417,7 +417,7 @@ TEST_CASE("GPTQ-ggml: the code layout the oracle writes is the one ggml's dequan
 TEST_CASE("GPTQ-ggml: bad arguments are errors naming what was wrong, and nothing is modified", "[solvers][gptq_ggml]") {
   const std::size_t rows = 4, k = 64;
   const layer_hessian h = solver_test::random_hessian(200, k, 71, 0.7, 11, 4, 5.0);
-  std::vector<float> w = random_weights(rows, k, 72);
+  std::vector<float> w = weights_with_outliers(rows, k, 72);
   std::vector<float> imatrix = pare_test::uniform(k, 73, 0.1, 1.0);
   const std::vector<float> w_copy = w, im_copy = imatrix;
   const layer_hessian h_copy = h;

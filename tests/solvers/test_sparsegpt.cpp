@@ -46,7 +46,7 @@ struct spec {
   const pare::quant_config* quant = nullptr;
 };
 
-struct oracle_out {
+struct sparsegpt_oracle_out {
   std::vector<double> w;           // rows × k, the result
   std::vector<std::uint8_t> mask;  // 1 = kept
   std::vector<int> codes;
@@ -70,8 +70,8 @@ std::vector<std::size_t> lowest(std::vector<std::pair<double, std::size_t>> cand
 /// over the free columns with H_F⁻¹[:, j], then j leaves H_F⁻¹ by one step of Gaussian
 /// elimination. Quantization (per_group, dynamic) as gptq's oracle: the group's current
 /// weights through pare::quantize with one parameter set per row, values rounded by hand.
-oracle_out obs_oracle(const std::vector<float>& w, std::size_t rows, std::size_t k, const layer_hessian& h,
-                      const spec& sp, double damp) {
+sparsegpt_oracle_out sparsegpt_obs_oracle(const std::vector<float>& w, std::size_t rows, std::size_t k,
+                                          const layer_hessian& h, const spec& sp, double damp) {
   std::vector<double> hh(h.h);
   std::vector<char> dead(k, 0);
   for (std::size_t j = 0; j < k; ++j)
@@ -93,7 +93,7 @@ oracle_out obs_oracle(const std::vector<float>& w, std::size_t rows, std::size_t
     dj[j] = std::sqrt(gauss_jordan_inverse(sub, nf)[0]);  // U_jj
   }
   std::vector<double> hinv = gauss_jordan_inverse(hh, k);
-  oracle_out out;
+  sparsegpt_oracle_out out;
   out.w.assign(rows * k, 0.0);
   for (std::size_t i = 0; i < rows; ++i)
     for (std::size_t j = 0; j < k; ++j) out.w[i * k + j] = dead[j] ? 0.0 : double(w[i * k + j]);
@@ -204,12 +204,12 @@ std::string describe(const spec& sp) {
 
 /// Mask, weights (1e-5 of the largest weight) and codes of the solver equal the oracle's;
 /// its reported error equals the float64 loss of what it returns.
-void check_against_oracle(const std::vector<float>& w, std::size_t rows, std::size_t k, const layer_hessian& h,
-                          const spec& sp) {
+void check_sparsegpt_against_oracle(const std::vector<float>& w, std::size_t rows, std::size_t k,
+                                    const layer_hessian& h, const spec& sp) {
   INFO(describe(sp));
   const sparsegpt_result res = run(w, rows, k, h, sp);
   REQUIRE(res.dampening_retries == 0);
-  const oracle_out o = obs_oracle(w, rows, k, h, sp, 0.01);
+  const sparsegpt_oracle_out o = sparsegpt_obs_oracle(w, rows, k, h, sp, 0.01);
   std::size_t mask_diff = 0, code_diff = 0, w_diff = 0;
   double wmax = 0;
   for (float x : w) wmax = std::max(wmax, double(std::fabs(x)));
@@ -257,19 +257,19 @@ TEST_CASE("SparseGPT's lazy-batch solve equals a float64 column-at-a-time OBS or
   const pare::quant_config g32s = pare::quant_config::parse("int4:g32:sym");
   const pare::quant_config g16a = pare::quant_config::parse("int3:g16:asym");
   for (std::size_t block : {std::size_t(128), std::size_t(32), std::size_t(8)}) {
-    check_against_oracle(w, rows, k, h, spec{0.5, 0, 0, block, nullptr});
-    check_against_oracle(w, rows, k, h, spec{0.5, 2, 4, block, nullptr});
-    check_against_oracle(w, rows, k, h, spec{0.5, 1, 4, block, nullptr});
+    check_sparsegpt_against_oracle(w, rows, k, h, spec{0.5, 0, 0, block, nullptr});
+    check_sparsegpt_against_oracle(w, rows, k, h, spec{0.5, 2, 4, block, nullptr});
+    check_sparsegpt_against_oracle(w, rows, k, h, spec{0.5, 1, 4, block, nullptr});
   }
-  check_against_oracle(w, rows, k, h, spec{0.37, 0, 0, 40, nullptr});  // the last block is partial
-  check_against_oracle(w, rows, k, h, spec{0.9, 0, 0, 24, nullptr});
-  check_against_oracle(w, rows, k, h, spec{0.5, 4, 8, 16, nullptr});
+  check_sparsegpt_against_oracle(w, rows, k, h, spec{0.37, 0, 0, 40, nullptr});  // the last block is partial
+  check_sparsegpt_against_oracle(w, rows, k, h, spec{0.9, 0, 0, 24, nullptr});
+  check_sparsegpt_against_oracle(w, rows, k, h, spec{0.5, 4, 8, 16, nullptr});
   for (std::size_t block : {std::size_t(128), std::size_t(32)}) {
-    check_against_oracle(w, rows, k, h, spec{0.5, 0, 0, block, &g32a});
-    check_against_oracle(w, rows, k, h, spec{0.5, 2, 4, block, &g32a});
-    check_against_oracle(w, rows, k, h, spec{0.5, 0, 0, block, &g32s});
+    check_sparsegpt_against_oracle(w, rows, k, h, spec{0.5, 0, 0, block, &g32a});
+    check_sparsegpt_against_oracle(w, rows, k, h, spec{0.5, 2, 4, block, &g32a});
+    check_sparsegpt_against_oracle(w, rows, k, h, spec{0.5, 0, 0, block, &g32s});
   }
-  check_against_oracle(w, rows, k, h, spec{0.6, 0, 0, 48, &g16a});
+  check_sparsegpt_against_oracle(w, rows, k, h, spec{0.6, 0, 0, 48, &g16a});
 }
 
 TEST_CASE("SparseGPT: a dead input is zeroed and counts towards the sparsity; the oracle agrees", "[solvers][sparsegpt]") {
@@ -277,9 +277,9 @@ TEST_CASE("SparseGPT: a dead input is zeroed and counts towards the sparsity; th
   const layer_hessian h = kill_input(kill_input(random_hessian(200, k, 31), 5), 40);
   const std::vector<float> w = pare_test::gaussian(rows * k, 32, 0.1);
   const pare::quant_config g16 = pare::quant_config::parse("int4:g16:asym");
-  check_against_oracle(w, rows, k, h, spec{0.5, 0, 0, 16, nullptr});
-  check_against_oracle(w, rows, k, h, spec{0.5, 2, 4, 16, nullptr});
-  check_against_oracle(w, rows, k, h, spec{0.3, 0, 0, 32, &g16});
+  check_sparsegpt_against_oracle(w, rows, k, h, spec{0.5, 0, 0, 16, nullptr});
+  check_sparsegpt_against_oracle(w, rows, k, h, spec{0.5, 2, 4, 16, nullptr});
+  check_sparsegpt_against_oracle(w, rows, k, h, spec{0.3, 0, 0, 32, &g16});
   const sparsegpt_result res = run(w, rows, k, h, spec{0.5, 0, 0, 16, nullptr});
   CHECK(res.dead_columns == 2);
   for (std::size_t i = 0; i < rows; ++i) {
@@ -521,7 +521,7 @@ TEST_CASE("SparseGPT on stories260K: equals the oracle on real Hessians, exact s
       sum_mag[mode] += rm;
       sum_wanda[mode] += rw;
       table << (mode == 0 ? "  50%: " : "  2:4: ") << "sgpt/mag " << rm << " sgpt/wanda " << rw;
-      if (name.rfind("blk.0.", 0) == 0) check_against_oracle(w, rows, k, h, sp);
+      if (name.rfind("blk.0.", 0) == 0) check_sparsegpt_against_oracle(w, rows, k, h, sp);
     }
     table << "\n";
     ++layers;
