@@ -333,29 +333,20 @@ struct calibration_set {
 inline std::vector<layer_change> apply_recipe_step(const recipe_step& st, llama_model& m,
                                                  const std::function<bool(const std::string&)>& select,
                                                  calibration_set& cal) {
+  // fptarget (gptq, gptq:ggml, sparsegpt): the step's input model, dense, is the reference.
+  const std::unique_ptr<const llama_model> ref = st.fp_target ? std::make_unique<const llama_model>(dense_copy(m)) : nullptr;
   switch (st.kind) {
     case recipe_step::quant: return quantize_linears(m, st.cfg, select);
-    case recipe_step::gptq: {
-      if (!st.fp_target) return gptq_linears(m, st.cfg, cal.windows(m), st.gptq_opt, select).changes;
-      const llama_model ref = dense_copy(m);
-      return gptq_linears(m, st.cfg, cal.windows(m), st.gptq_opt, select, {}, &ref).changes;
-    }
-    case recipe_step::gptq_ggml: {
-      if (!st.fp_target) return gptq_linears_ggml(m, st.ggml_spec, cal.windows(m), st.gptq_opt, select).changes;
-      const llama_model ref = dense_copy(m);
-      return gptq_linears_ggml(m, st.ggml_spec, cal.windows(m), st.gptq_opt, select, {}, &ref).changes;
-    }
+    case recipe_step::gptq: return gptq_linears(m, st.cfg, cal.windows(m), st.gptq_opt, select, {}, ref.get()).changes;
+    case recipe_step::gptq_ggml:
+      return gptq_linears_ggml(m, st.ggml_spec, cal.windows(m), st.gptq_opt, select, {}, ref.get()).changes;
     case recipe_step::awq: return awq_linears(m, st.cfg, cal.windows(m), st.awq_opt, select).changes;
     case recipe_step::smoothquant: {  // statistics only for scales or static ranges
       const calibration_capture none;
       return smoothquant_linears(m, st.needs_calibration() ? cal.channel_stats(m) : none, st.sq_opt, select).changes;
     }
     case recipe_step::mixed: return mixed_precision_linears(m, cal.windows(m), st.mixed_opt, select).changes;
-    case recipe_step::sparsegpt: {
-      if (!st.fp_target) return sparsegpt_linears(m, st.sparsegpt_opt, cal.windows(m), select).changes;
-      const llama_model ref = dense_copy(m);
-      return sparsegpt_linears(m, st.sparsegpt_opt, cal.windows(m), select, {}, &ref).changes;
-    }
+    case recipe_step::sparsegpt: return sparsegpt_linears(m, st.sparsegpt_opt, cal.windows(m), select, {}, ref.get()).changes;
     case recipe_step::ggml: {
       const calibration_capture* stats = nullptr;
       if (st.ggml_spec.imatrix) stats = &cal.channel_stats(m);
