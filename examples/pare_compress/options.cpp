@@ -17,6 +17,9 @@ const char* const footer = R"(Each --recipe is one row of the report: its steps 
 a fresh copy of the model; a first row "fp32" is always measured as the baseline. With no
 --recipe (and no --out) the default table runs. Steps:
   quant:<config>                  e.g. quant:int8:per_channel:sym  quant:int4:g32:asym:mse
+                                  <config> = int<B>|uint<B> (B 2..8; 2..7 bit-packed) then any of
+                                  per_tensor|per_channel|g<G>  sym|asym  minmax|ema|percentile|mse|kl
+                                  rne|stochastic[=seed]  f16scale (scales stored as fp16, 2 bytes)
   quant:ggml:<type>[:imatrix]     llama.cpp's formats, e.g. quant:ggml:q8_0  quant:ggml:q4_K:imatrix
   share:kmeans:<B>bit[:per_row]   lowrank:<energy=e|rank=r|ratio=p|budget=b>[:asvd|:whiten]
   prune:unstructured:<s>:<magnitude|wanda>   prune:nm:<n>:<m>:<magnitude|wanda>

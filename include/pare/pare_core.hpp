@@ -63,6 +63,7 @@
 #include "pare/quant/fake_quant_linear.hpp"
 #include "pare/quant/format.hpp"
 #include "pare/quant/granularity.hpp"
+#include "pare/quant/half_scale.hpp"
 #include "pare/quant/kernel_weights.hpp"
 #include "pare/quant/quant_config.hpp"
 #include "pare/quant/quantize.hpp"

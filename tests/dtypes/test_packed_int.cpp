@@ -35,7 +35,7 @@ bytes unpack(int bits, bool is_signed, const bytes& packed, std::size_t n) {
 /// Independent model of the layout: element i at bits [b·i, b·i+b-1] of a little-endian bit stream.
 bytes pack_bitstream(int bits, const bytes& codes) {
   bytes out(pare::packed_row_bytes(bits, codes.size()), 0);
-  if (bits >= 5) return codes;
+  if (bits == 8) return codes;
   for (std::size_t i = 0; i < codes.size(); ++i)
     for (int k = 0; k < bits; ++k)
       if ((codes[i] >> k) & 1) {
@@ -45,9 +45,25 @@ bytes pack_bitstream(int bits, const bytes& codes) {
   return out;
 }
 
+/// Independent model of unpacking: code i read bit by bit from stream bits [b·i, b·i+b-1],
+/// then sign-extended by arithmetic (v - 2^b when bit b-1 is set) for signed formats.
+bytes unpack_bitstream(int bits, bool is_signed, const bytes& packed, std::size_t n) {
+  bytes out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    int v = 0;
+    for (int k = 0; k < bits; ++k) {
+      const std::size_t t = std::size_t(bits) * i + std::size_t(k);
+      v |= ((packed[t / 8] >> (t % 8)) & 1) << k;
+    }
+    if (is_signed && v >= (1 << (bits - 1))) v -= 1 << bits;
+    out[i] = static_cast<std::uint8_t>(v & 0xFF);
+  }
+  return out;
+}
+
 std::vector<std::size_t> sizes() {
   std::vector<std::size_t> s;
-  for (std::size_t n = 0; n <= 40; ++n) s.push_back(n);
+  for (std::size_t n = 0; n <= 70; ++n) s.push_back(n);
   for (std::size_t n = 1000; n <= 1003; ++n) s.push_back(n);
   return s;
 }
@@ -65,7 +81,13 @@ TEST_CASE("packed_row_bytes per width") {
   CHECK(pare::packed_row_bytes(3, 8) == 3);
   CHECK(pare::packed_row_bytes(3, 9) == 6);
   CHECK(pare::packed_row_bytes(3, 0) == 0);
-  for (int b = 5; b <= 8; ++b) CHECK(pare::packed_row_bytes(b, 13) == 13);
+  for (int b = 5; b <= 7; ++b)
+    for (std::size_t n = 0; n <= 70; ++n) CHECK(pare::packed_row_bytes(b, n) == (std::size_t(b) * n + 7) / 8);
+  CHECK(pare::packed_row_bytes(5, 13) == 9);
+  CHECK(pare::packed_row_bytes(6, 13) == 10);
+  CHECK(pare::packed_row_bytes(7, 13) == 12);
+  CHECK(pare::packed_row_bytes(5, 64) == 40);
+  CHECK(pare::packed_row_bytes(8, 13) == 13);
   CHECK(pare::packed_row_bytes(4, 4096) == 2048);
 }
 
@@ -106,15 +128,56 @@ TEST_CASE("3-bit layout: element 8k+j at bits [3j, 3j+2] of the little-endian 24
   CHECK(unpack(3, false, {0x88, 0xC6, 0xFA}, 8) == bytes{0, 1, 2, 3, 4, 5, 6, 7});
 }
 
-TEST_CASE("5..8-bit codes take one byte each, stored unchanged") {
-  for (int b = 5; b <= 8; ++b) {
-    const bytes c = random_codes(b, true, 37, 100 + std::uint64_t(b));
-    CHECK(pack(b, c) == c);
-    CHECK(unpack(b, true, c, c.size()) == c);
+TEST_CASE("8-bit codes take one byte each, stored unchanged") {
+  const bytes c = random_codes(8, true, 37, 108);
+  CHECK(pack(8, c) == c);
+  CHECK(unpack(8, true, c, c.size()) == c);
+}
+
+TEST_CASE("5-, 6-, 7-bit layout: a little-endian bit stream, codes straddling bytes") {
+  CHECK(pack(5, {1, 2, 3}) == bytes{0x41, 0x0C});  // 1 at bits 0..4, 2 at 5..9, 3 at 10..14
+  CHECK(unpack(5, false, {0x41, 0x0C}, 3) == bytes{1, 2, 3});
+  CHECK(pack(5, {31, 31, 31, 31, 31, 31, 31, 31}) == bytes{0xFF, 0xFF, 0xFF, 0xFF, 0xFF});
+  CHECK(pack(5, {0, 0, 0, 0, 0, 0, 0, 31}) == bytes{0x00, 0x00, 0x00, 0x00, 0xF8});  // bits 35..39
+  CHECK(pack(6, {63, 0, 1, 2}) == bytes{0x3F, 0x10, 0x08});
+  CHECK(pack(6, {0, 0x3F}) == bytes{0xC0, 0x0F});  // bits 6..11 straddle
+  CHECK(pack(7, {static_cast<std::uint8_t>(-1), static_cast<std::uint8_t>(-64)}) == bytes{0x7F, 0x20});
+  CHECK(unpack(7, true, {0x7F, 0x20}, 2) == bytes{0xFF, 0xC0});  // -1, -64 sign-extended from bit 6
+  CHECK(unpack(7, false, {0x7F, 0x20}, 2) == bytes{0x7F, 0x40});
+  CHECK(unpack(5, true, {0x10}, 1) == bytes{0xF0});  // 0b10000 = -16
+  CHECK(unpack(6, true, {0x1F}, 1) == bytes{0x1F});  // 0b011111 = 31
+  CHECK(pare::get_code(5, true, bytes{0x41, 0x0C}.data(), 1) == 2);
+  CHECK(pare::get_code(7, true, bytes{0x7F, 0x20}.data(), 1) == -64);
+}
+
+TEST_CASE("bit-stream oracle: pack, unpack, get_code and set_code for every b in 2..8, n in 0..70") {
+  for (int bits = 2; bits <= 8; ++bits) {
+    for (bool sgn : {false, true}) {
+      for (std::size_t n = 0; n <= 70; ++n) {
+        INFO("bits " << bits << (sgn ? " signed" : " unsigned") << ", n " << n);
+        const bytes c = random_codes(bits, sgn, n, 4099 * n + std::uint64_t(bits) * 2 + sgn);
+        const bytes p = pack(bits, c);
+        REQUIRE(p.size() == pare::packed_row_bytes(bits, n));
+        CHECK(p == pack_bitstream(bits, c));
+        CHECK(unpack(bits, sgn, p, n) == unpack_bitstream(bits, sgn, p, n));
+        CHECK(unpack(bits, sgn, p, n) == c);
+        // set_code into a zeroed row, back to front, gives the same bytes.
+        bytes q(p.size(), 0);
+        for (std::size_t t = n; t-- > 0;)
+          pare::set_code(bits, sgn, q.data(), t, sgn ? int(static_cast<std::int8_t>(c[t])) : int(c[t]));
+        CHECK(q == p);
+        bool ok = true;
+        for (std::size_t i = 0; i < n; ++i) {
+          const int v = sgn ? int(static_cast<std::int8_t>(c[i])) : int(c[i]);
+          ok = ok && pare::get_code(bits, sgn, p.data(), i) == v;
+        }
+        CHECK(ok);
+      }
+    }
   }
 }
 
-TEST_CASE("pack then unpack restores the codes: bits 2..8, signed and unsigned, sizes 0..40 and 1000..1003") {
+TEST_CASE("pack then unpack restores the codes: bits 2..8, signed and unsigned, sizes 0..70 and 1000..1003") {
   for (int bits = 2; bits <= 8; ++bits) {
     for (bool sgn : {false, true}) {
       for (std::size_t n : sizes()) {
@@ -137,7 +200,7 @@ TEST_CASE("pack then unpack restores the codes: bits 2..8, signed and unsigned, 
 }
 
 TEST_CASE("padding bits are zero and packing ignores code bits above the width") {
-  for (int bits = 2; bits <= 4; ++bits) {
+  for (int bits = 2; bits <= 7; ++bits) {
     for (std::size_t n : sizes()) {
       INFO("bits " << bits << ", n " << n);
       // Garbage above the low `bits` bits must not leak into neighbours or padding.

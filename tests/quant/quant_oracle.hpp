@@ -89,11 +89,11 @@ inline long affine_code(float x, const params& p, int bits, bool is_signed, bool
 inline float affine_value(long q, const params& p) { return float(double(q - p.zero) * p.scale); }
 
 /// Code of element j of a packed row by the normative layout of pare/core/dtypes/packed_int.hpp:
-/// b <= 4: bits [b·j, b·j + b − 1] of the row read as a little-endian bit stream; 5..8 bits:
+/// b <= 7: bits [b·j, b·j + b − 1] of the row read as a little-endian bit stream; 8 bits:
 /// one byte per element. Signed codes are sign-extended from bit b − 1.
 inline long unpack_code(int bits, bool is_signed, const std::uint8_t* row, std::size_t j) {
   unsigned long u = 0;
-  if (bits >= 5) {
+  if (bits == 8) {
     u = row[j];
     bits = 8;
   } else {

@@ -43,7 +43,8 @@ void check_affine_oracle(const pare::quantized_tensor& qt, const std::vector<flo
   REQUIRE(qt.zero_points.size() == qt.scales.size());
   REQUIRE(qt.scales.size() >= n_params);
   const std::size_t row_bytes =
-      me.bits >= 5 ? cols : me.bits == 4 ? (cols + 1) / 2 : me.bits == 2 ? (cols + 3) / 4 : 3 * ((cols + 7) / 8);
+      me.bits == 8 ? cols : me.bits >= 5 ? (cols * std::size_t(me.bits) + 7) / 8  // 5..7: a bit stream
+      : me.bits == 4 ? (cols + 1) / 2 : me.bits == 2 ? (cols + 3) / 4 : 3 * ((cols + 7) / 8);
   REQUIRE(qt.codes.size() >= rows * row_bytes);
   // Parameter entry of element (i, j) by the documented layout, and each entry's group.
   auto entry = [&](std::size_t i, std::size_t j) -> std::size_t {

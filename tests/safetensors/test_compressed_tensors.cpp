@@ -49,6 +49,8 @@ std::vector<std::int64_t> i64s(const pare::safetensors_tensor& t) {
   return w;
 }
 
+bool per_tensor_cfg(const pare::quant_config& c) { return c.gran.kind == pare::granularity_kind::per_tensor; }
+
 bool same_bits(const xt::xtensor<float, 2>& a, const xt::xtensor<float, 2>& b) {
   return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
@@ -169,13 +171,39 @@ TEST_CASE("compressed-tensors: hand-computed int4 / int8 packed words, zero poin
   }
 }
 
+TEST_CASE("compressed-tensors: int5 codes (bit-stream packed in pare, 6 per int32 word) and F16 scales by hand") {
+  const auto q = make_q("int5:per_channel:sym:f16scale", 1, 7, {{-16, 15, 0, 1, 2, 3, 4}}, {0.375f}, {0});
+  // pare's row: 5-bit codes as a little-endian bit stream, ceil(35 / 8) = 5 bytes
+  // (code bits 16, 15, 0, 1, 2, 3, 4 at stream bits 0, 5, 10, ..., 30).
+  REQUIRE(q.codes.size() == 5);
+  CHECK(std::vector<std::uint8_t>(q.codes.data(), q.codes.data() + 5) == std::vector<std::uint8_t>{0xF0, 0x81, 0x20, 0x06, 0x01});
+  CHECK(q.storage_bytes() == 5 + 2);
+  pare::safetensors_writer w;
+  pare::write_pack_quantized(w, "x.weight", q);
+  const auto f = pare::safetensors_file::from_bytes(w.to_bytes());
+  // u = q + 16 = 0, 31, 16, 17, 18, 19 | 20 at bits 5(j % 6) of word j / 6.
+  CHECK(words(f.tensor("x.weight_packed")) == std::vector<std::uint32_t>{0x2728C3E0u, 20u});
+  const auto& ts = f.tensor("x.weight_scale");
+  CHECK(ts.dtype == pare::safetensors_dtype::f16);
+  std::uint16_t h = 0;
+  std::memcpy(&h, ts.data, 2);
+  CHECK(h == 0x3600u);  // 0.375 in binary16
+  const auto r = pare::read_pack_quantized(f, "x.weight", pare::ct_weight_args{5, true, pare::granularity::channel(0)});
+  CHECK(r.config.f16_scale);
+  CHECK(r.config.format.bits == 5);
+  CHECK(std::memcmp(r.codes.data(), q.codes.data(), 5) == 0);
+  CHECK(same_bits(r.dequantize(), q.dequantize()));
+}
+
 TEST_CASE("compressed-tensors: pare quantizations round-trip bit for bit and match an independent decoder") {
   const std::size_t rows = 37, cols = 96;  // 37 rows: the packed zero points end in a partial word
   const auto data = pare_test::gaussian(rows * cols, 2024, 0.05);
   const pare::matrix_view<const float> m(data.data(), rows, cols);
   for (const char* spec : {"int4:g32:sym", "int4:g32:asym", "int8:per_channel:sym", "uint4:g32:asym",
                            "int8:per_tensor:asym", "int4:per_channel:asym", "int3:g16:asym", "int2:g16:sym",
-                           "int5:g32:asym:mse", "uint8:g32:sym", "int4:per_tensor:sym"}) {
+                           "int5:g32:asym:mse", "uint8:g32:sym", "int4:per_tensor:sym", "int5:g32:asym:f16scale",
+                           "int6:g16:sym:f16scale", "int7:per_channel:asym", "uint5:g48:asym:f16scale",
+                           "int4:g32:asym:f16scale", "int5:per_tensor:asym:f16scale"}) {
     INFO(spec);
     const auto cfg = pare::quant_config::parse(spec);
     const auto q = pare::quantize(m, cfg);
@@ -190,6 +218,11 @@ TEST_CASE("compressed-tensors: pare quantizations round-trip bit for bit and mat
     CHECK(same_bits(r.dequantize(), want));
     CHECK(r.config.scheme == cfg.scheme);
     CHECK(r.config.gran == cfg.gran);
+    // f16scale: F16 weight_scale (exact), read back as f16scale with the same stored size.
+    CHECK(f.tensor(name.substr(0, name.size() - 6) + "weight_scale").dtype ==
+          (cfg.f16_scale ? pare::safetensors_dtype::f16 : pare::safetensors_dtype::f32));
+    CHECK(r.config.f16_scale == cfg.f16_scale);
+    if (cfg.format.is_signed && !per_tensor_cfg(cfg)) CHECK(r.storage_bytes() == q.storage_bytes());
     // pare keeps one (scale, zero point) per row for per_tensor, of which only the first counts.
     const bool per_tensor = cfg.gran.kind == pare::granularity_kind::per_tensor;
     REQUIRE(r.scales.size() == q.scales.size());

@@ -155,7 +155,8 @@ TEST_CASE("GPTQ's lazy-batch solve equals a float64 column-at-a-time OBS oracle 
   const layer_hessian h = random_hessian(400, k, 11);
   const std::vector<float> w = pare_test::gaussian(rows * k, 12, 0.05);
   for (const char* spec : {"int4:g32:asym", "int4:g32:sym", "int3:g16:asym", "int8:per_channel", "int2:g32:asym",
-                           "int4:per_channel:asym:mse", "uint4:g32:asym", "int6:g48:asym"}) {
+                           "int4:per_channel:asym:mse", "uint4:g32:asym", "int6:g48:asym", "int5:g32:asym:f16scale",
+                           "int4:per_channel:sym:f16scale", "int7:g16:asym"}) {
     for (std::size_t block : {std::size_t(128), std::size_t(32), std::size_t(5)}) check_gptq_against_oracle(w, rows, k, h, spec, false, block);
     check_gptq_against_oracle(w, rows, k, h, spec, true, 32);
   }

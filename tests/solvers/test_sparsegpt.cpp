@@ -270,6 +270,8 @@ TEST_CASE("SparseGPT's lazy-batch solve equals a float64 column-at-a-time OBS or
     check_sparsegpt_against_oracle(w, rows, k, h, spec{0.5, 0, 0, block, &g32s});
   }
   check_sparsegpt_against_oracle(w, rows, k, h, spec{0.6, 0, 0, 48, &g16a});
+  const pare::quant_config g32h = pare::quant_config::parse("int5:g32:asym:f16scale");
+  check_sparsegpt_against_oracle(w, rows, k, h, spec{0.5, 0, 0, 32, &g32h});
 }
 
 TEST_CASE("SparseGPT: a dead input is zeroed and counts towards the sparsity; the oracle agrees", "[solvers][sparsegpt]") {
@@ -417,12 +419,15 @@ TEST_CASE("SparseGPT joint with quantization: the quantized tensor dequantizes t
   const layer_hessian h = random_hessian(200, k, 60);
   const std::vector<float> w = pare_test::gaussian(rows * k, 61, 0.05);
   for (const char* qs : {"int4:g32:asym", "int4:g32:sym", "uint4:g16:sym", "uint3:g32:asym", "int8:per_channel:asym",
-                         "int4:per_tensor:sym", "int4:g64:asym:mse"}) {
+                         "int4:per_tensor:sym", "int4:g64:asym:mse", "int5:g32:asym:f16scale", "int6:g16:sym",
+                         "uint7:g32:asym:f16scale"}) {
     INFO(qs);
     const pare::quant_config cfg = pare::quant_config::parse(qs);
     for (const spec& sp : {spec{0.5, 0, 0, 64, &cfg}, spec{0.5, 2, 4, 64, &cfg}}) {
       const sparsegpt_result res = run(w, rows, k, h, sp);
       REQUIRE(res.quantized.has_value());
+      if (cfg.f16_scale)  // the joint solve's group scales are stored halves
+        for (float sc : res.quantized->scales) CHECK(pare::fp16_to_float(pare::float_to_fp16(sc)) == sc);
       const auto deq = res.quantized->dequantize();
       std::size_t diff = 0;
       for (std::size_t i = 0; i < rows; ++i)

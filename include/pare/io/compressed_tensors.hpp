@@ -9,7 +9,8 @@
 // loads B = 4 and 8 with this format; pare writes any B in [2, 8], packed the same way)
 // with P = 32 / B (integer division) codes per int32, write_pack_quantized adds
 //   X.weight_packed      I32 [out, ceil(in / P)]
-//   X.weight_scale       F32 by default (F16, BF16 or F64 on request, rounded to nearest-even)
+//   X.weight_scale       F32 by default, F16 when the config has f16scale (its scales are
+//                          halves already: exact); F16, BF16 or F64 on request (rounded to nearest-even)
 //                          strategy "group" G: [out, in / G]; "channel": [out, 1]; "tensor": [1]
 //   X.weight_zero_point  asymmetric only (symmetric checkpoints carry none):
 //                          "group" / "channel": I32 [ceil(out / P), in / G or 1], packed along dim 0
@@ -32,8 +33,9 @@
 //     per_tensor → "tensor". per_channel axis 1 (one scale per input column) has no
 //     compressed-tensors form: unsupported_error.
 // read_pack_quantized inverts this exactly, returning a quantized_tensor with a signed
-// format int<B> (codes, F32 scales and zero points as stored): its dequantize() equals, bit
-// for bit, the dequantize() of the tensor that was written when the scales were F32.
+// format int<B> (codes, scales and zero points as stored; F16 scales set f16scale in its
+// config): its dequantize() equals, bit for bit, the dequantize() of the tensor that was
+// written when the scales were F32, or F16 from an f16scale config.
 // Reading also accepts I32 weight_shape, and zero points of older compressed-tensors
 // versions stored unpacked as I8 [out, groups]; a weight_zero_point present in a symmetric
 // checkpoint is ignored (compressed-tensors ignores it too). weight_g_idx (activation
@@ -342,10 +344,10 @@ inline ct_weight_args compressed_tensors_args_for(const nlohmann::json& qconfig,
 
 /// Adds the pack-quantized tensors of `q` (a weight [out, in]) for weight `weight_name`
 /// ("X.weight" → X.weight_packed, X.weight_scale, [X.weight_zero_point,] X.weight_shape).
-/// `scale_dtype`: F32 (exact), F16, BF16 or F64. Checks everything (name, names already in
-/// the writer, the config, the tensor's consistency) before adding anything.
+/// `scale_dtype`: F32 (exact), F16 (exact under f16scale), BF16 or F64. Checks everything
+/// (name, names already in the writer, the config, the tensor's consistency) before adding anything.
 inline void write_pack_quantized(safetensors_writer& w, const std::string& weight_name, const quantized_tensor& q,
-                                 safetensors_dtype scale_dtype = safetensors_dtype::f32) {
+                                 safetensors_dtype scale_dtype) {
   const char* fn = "write_pack_quantized";
   const std::string prefix = detail::ct_prefix(fn, weight_name);
   const quant_config& cfg = q.config;
@@ -438,6 +440,12 @@ inline void write_pack_quantized(safetensors_writer& w, const std::string& weigh
   w.add(n_shape, safetensors_dtype::i64, {2}, shape_v, sizeof shape_v);
 }
 
+/// The same with the scales in the dtype pare stores them in: F16 under f16scale, else F32
+/// (both exact).
+inline void write_pack_quantized(safetensors_writer& w, const std::string& weight_name, const quantized_tensor& q) {
+  write_pack_quantized(w, weight_name, q, q.config.f16_scale ? safetensors_dtype::f16 : safetensors_dtype::f32);
+}
+
 /// Reads weight `weight_name` ("X.weight") of a pack-quantized file with arguments `args`
 /// back into a quantized_tensor (signed format int<B>; see the header comment). format_error
 /// naming the tensor when a part is missing or has the wrong dtype or shape.
@@ -512,6 +520,7 @@ inline quantized_tensor read_pack_quantized(const safetensors_file& f, const std
   }
   q.scales.resize(n_params);
   convert_to_f32(tsc.dtype, tsc.data, n_used, q.scales.data());
+  q.config.f16_scale = tsc.dtype == safetensors_dtype::f16;  // exactly halves: pare's f16scale storage
   std::fill(q.scales.begin() + static_cast<std::ptrdiff_t>(n_used), q.scales.end(), q.scales[0]);
 
   q.zero_points.assign(n_params, 0);

@@ -30,6 +30,7 @@
 #include "pare/model/llama_model.hpp"
 #include "pare/pipeline/quantize_linears.hpp"
 #include "pare/pipeline/sequential_linears.hpp"
+#include "pare/quant/half_scale.hpp"
 #include "pare/solvers/awq.hpp"
 #include "pare/solvers/gptq.hpp"
 
@@ -120,14 +121,21 @@ inline void awq_fold(llama_model& m, const std::string& first, const std::vector
   const std::string prev = "blk." + std::to_string(g.block) + "." + g.fold + ".weight";
   const linear_layer& p = m.linear(prev);
   // A quantized layer before the group (quantized earlier in the sequential pipeline) keeps
-  // its codes: its rows' scales are divided instead, exactly, when each row has its own.
+  // its codes: its rows' scales are divided instead, exactly, when each row has its own
+  // (under f16scale, rounded to half again).
   if (const auto* ql = dynamic_cast<const quantized_linear*>(&p)) {
     quantized_tensor qt = ql->tensor();
     const granularity& gr = qt.config.gran;
     if (gr.kind == granularity_kind::per_group || (gr.kind == granularity_kind::per_channel && gr.axis == 0)) {
       const std::size_t per_row = gr.kind == granularity_kind::per_group ? qt.cols / gr.group_size : 1;
       for (std::size_t i = 0; i < k; ++i)
-        for (std::size_t t = 0; t < per_row; ++t) qt.scales[i * per_row + t] /= s[i];
+        for (std::size_t t = 0; t < per_row; ++t) {
+          float& sc = qt.scales[i * per_row + t];
+          sc /= s[i];
+          // f16scale: the divided scale is stored as a half again (the fold is then exact
+          // up to that rounding, relative error ≤ 2^-11; the codes are kept).
+          if (qt.config.f16_scale) sc = round_scale_to_f16(where, sc);
+        }
       m.set_linear(prev, std::make_unique<quantized_linear>(std::move(qt)));
       return;
     }

@@ -268,7 +268,7 @@ inline double nll_from(const llama_model& m, const block_sequence& seq, const st
 /// quantized_tensor::storage_bytes() of a rows × cols matrix under cfg, without quantizing it.
 inline std::size_t stored_bytes(const quant_config& cfg, std::size_t rows, std::size_t cols) {
   const std::size_t params = param_count_for(cfg.gran, rows, cols);
-  return rows * packed_row_bytes(cfg.format.bits, cols) + params * sizeof(float) +
+  return rows * packed_row_bytes(cfg.format.bits, cols) + params * cfg.scale_bytes() +
          (cfg.scheme == scheme_kind::asymmetric ? params : 0);
 }
 

@@ -8,11 +8,15 @@
 //   scheme       sym | asym                                                 (default sym)
 //   observer     minmax | ema[=m] | percentile[=p] | mse[=grid] | kl[=bins] (default minmax)
 //   rounding     rne | stochastic[=seed]                                    (default rne)
+//   scale store  f16scale: scales rounded to IEEE half before the codes are chosen and
+//                stored in 2 bytes (pare/quant/half_scale.hpp)              (default fp32)
 //
-// str() prints the canonical form (every field, in the order above), which parses
-// back to an equal config. The config is the runtime twin of
-// quantizer<Format, Granularity, Scheme, Observer, Rounding>: both give identical results.
+// str() prints the canonical form (every field, in the order above; f16scale only when
+// set), which parses back to an equal config. Without f16scale the config is the runtime
+// twin of quantizer<Format, Granularity, Scheme, Observer, Rounding>: both give identical
+// results (the compile-time quantizer has no fp16-scale option).
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -32,6 +36,10 @@ struct quant_config {
   any_observer observer{minmax_observer{}};
   rounding_kind rounding = rounding_kind::nearest_even;
   std::uint64_t seed = 0;  // for stochastic rounding
+  bool f16_scale = false;  // f16scale: scales stored as IEEE half (pare/quant/half_scale.hpp)
+
+  /// Bytes pare stores per scale: 2 under f16scale, else 4 (float32).
+  std::size_t scale_bytes() const noexcept { return f16_scale ? 2 : 4; }
 
   /// Throws argument_error for bits outside [2, 8], group size 0, axis not 0/1.
   void validate(const char* where) const {
@@ -54,7 +62,7 @@ struct quant_config {
                                    f, "'");
     cfg.format.is_signed = is_s;
     cfg.format.bits = parse_int(spec, f.substr(is_u ? 4 : 3), "bits");
-    bool seen_gran = false, seen_scheme = false, seen_obs = false, seen_round = false;
+    bool seen_gran = false, seen_scheme = false, seen_obs = false, seen_round = false, seen_f16 = false;
     auto once = [&](bool& seen, const std::string& t) {
       if (seen) detail::fail<argument_error>("quant_config::parse('", spec, "'): token '", t, "' repeats a field");
       seen = true;
@@ -83,13 +91,16 @@ struct quant_config {
         once(seen_round, t);
         cfg.rounding = rounding_kind::stochastic;
         if (has_val) cfg.seed = static_cast<std::uint64_t>(std::stoull(val));
+      } else if (t == "f16scale") {
+        once(seen_f16, t);
+        cfg.f16_scale = true;
       } else if (key == "minmax" || key == "ema" || key == "percentile" || key == "mse" || key == "kl") {
         once(seen_obs, t);
         cfg.observer = parse_observer(t);
       } else {
         detail::fail<argument_error>("quant_config::parse('", spec, "'): unknown token '", t,
                                      "'; expected per_tensor, per_channel[=axis], g<G>, sym, asym, minmax, ema[=m], "
-                                     "percentile[=p], mse[=grid], kl[=bins], rne or stochastic[=seed]");
+                                     "percentile[=p], mse[=grid], kl[=bins], rne, stochastic[=seed] or f16scale");
       }
     }
     cfg.validate("quant_config::parse");
@@ -101,6 +112,7 @@ struct quant_config {
     std::string s = format.str() + ":" + gran.str() + ":" + (scheme == scheme_kind::symmetric ? "sym" : "asym") + ":" +
                     to_string(observer) + ":";
     s += rounding == rounding_kind::nearest_even ? std::string("rne") : detail::concat("stochastic=", seed);
+    if (f16_scale) s += ":f16scale";
     return s;
   }
 

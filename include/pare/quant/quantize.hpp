@@ -3,7 +3,8 @@
 
 // quantize(w, cfg) validates the config and the data (NaN/Inf → value_error naming the
 // position), chooses (scale, zero point) per group with the config's observer and
-// pare::params_from_range, and quantizes every row with the dispatched row kernels,
+// pare::params_from_range (under f16scale: params_from_range_f16, the scale rounded to
+// half first, pare/quant/half_scale.hpp), and quantizes every row with the dispatched row kernels,
 // rows in parallel. Per-row and per-group configs are processed in one pass (a row is
 // scanned, its parameters chosen and its codes written while it sits in L1); per-tensor
 // and per-column configs take a statistics pass first.
@@ -23,6 +24,7 @@
 
 #include "pare/core/parallel.hpp"
 #include "pare/core/rng.hpp"
+#include "pare/quant/half_scale.hpp"
 #include "pare/quant/quantized_tensor.hpp"
 
 PARE_NAMESPACE_BEGIN
@@ -105,7 +107,8 @@ void choose_params(const char* where, const char* arg, const matrix_view<const f
   zeros.assign(scales.size(), 0);
   first_bad_position bad;
   auto set = [&](std::size_t k, observed_range r) {
-    const qparams p = params_from_range(r.lo, r.hi, cfg.format, cfg.scheme);
+    const qparams p = cfg.f16_scale ? params_from_range_f16(where, r.lo, r.hi, cfg.format, cfg.scheme)
+                                    : params_from_range(r.lo, r.hi, cfg.format, cfg.scheme);
     scales[k] = p.scale;
     zeros[k] = p.zero_point;
   };
@@ -213,7 +216,7 @@ inline void quantize_one_row(const float* x, std::size_t i, const quantized_tens
     pack_codes(bits, scratch.data(), n, dst);
   } else if (bits == 4) {
     kernels::quantize_row_int4(x, n, p, dst);
-  } else if (bits >= 5) {
+  } else if (bits == 8) {  // one code byte per element
     kernels::quantize_row(x, n, p, dst);
   } else {
     scratch.resize(n);

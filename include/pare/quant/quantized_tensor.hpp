@@ -4,9 +4,11 @@
 // Layout (normative):
 //   codes        rows × row_bytes() bytes; row i starts at codes.data() + i * row_bytes().
 //                Within a row the codes are packed as in pare/core/dtypes/packed_int.hpp
-//                (4-bit: element 2k in the low nibble of byte k; 2-, 3-bit likewise;
-//                5..8-bit: one byte each, two's complement for signed formats).
-//   scales,      one entry per quantization group, row-major over groups:
+//                (4-bit: element 2k in the low nibble of byte k; 2-, 3-, 5-, 6-, 7-bit
+//                likewise as a little-endian bit stream; 8-bit: one byte each, two's
+//                complement for signed formats).
+//   scales,      one entry per quantization group, row-major over groups (float in memory;
+//                under f16scale every entry is exactly a binary16 value and is stored in 2 bytes):
 //   zero_points    per_tensor: 1; per_channel axis 0: rows; axis 1: cols;
 //                  per_group G: rows × (cols / G), entry [i * (cols / G) + j / G].
 // Weight matrices are [out_features, in_features]; groups run along in_features.
@@ -112,10 +114,11 @@ class quantized_tensor {
     return dequantize_value(code(i, j), p.scale, p.zero_point);
   }
 
-  /// Bytes as pare stores them: codes + float32 scales + zero points (one byte each,
-  /// asymmetric schemes only; symmetric zero points are implied by the format).
+  /// Bytes as pare stores them: codes + scales (config.scale_bytes() each: 4 for float32,
+  /// 2 under f16scale) + zero points (one byte each, asymmetric schemes only; symmetric
+  /// zero points are implied by the format).
   std::size_t storage_bytes() const {
-    std::size_t b = rows * row_bytes() + scales.size() * sizeof(float);
+    std::size_t b = rows * row_bytes() + scales.size() * config.scale_bytes();
     if (config.scheme == scheme_kind::asymmetric) b += zero_points.size();
     return b;
   }
@@ -148,7 +151,7 @@ inline void quantized_tensor::dequantize_into(matrix_view<float> out) const {
   const bool direct = out.has_contiguous_rows();
   const bool stream = direct && detail::is_large_output(rows * cols * sizeof(float));
   parallel_for(0, rows, std::max<std::size_t>(1, 16384 / std::max<std::size_t>(1, cols)), [&](std::size_t lo, std::size_t hi) {
-    std::vector<std::uint8_t> unpacked(bits >= 4 ? 0 : cols);
+    std::vector<std::uint8_t> unpacked(bits == 4 || bits == 8 ? 0 : cols);
     std::vector<float> tmp(direct ? 0 : cols);
     for (std::size_t i = lo; i < hi; ++i) {
       const kernels::row_qparams p = row_params(i, scales.data());  // inv unused by dequantize
@@ -157,7 +160,7 @@ inline void quantized_tensor::dequantize_into(matrix_view<float> out) const {
       if (bits == 4) {
         if (stream) kernels::dequantize_row_int4_streaming(src, cols, p, sgn, dst);
         else kernels::dequantize_row_int4(src, cols, p, sgn, dst);
-      } else if (bits >= 5) {  // one code byte per element
+      } else if (bits == 8) {  // one code byte per element
         if (stream) kernels::dequantize_row_streaming(src, cols, p, sgn, dst);
         else kernels::dequantize_row(src, cols, p, sgn, dst);
       } else {

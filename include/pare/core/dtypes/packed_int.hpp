@@ -1,4 +1,4 @@
-// Packing of b-bit integer codes (b = 2, 3, 4 packed; 5..8 one byte each) into rows of bytes, and back.
+// Packing of b-bit integer codes (b = 2..7 bit-packed; 8 one byte each) into rows of bytes, and back.
 #pragma once
 
 // Terms
@@ -45,17 +45,22 @@
 //
 //          Codes 0..7 pack to {0x88, 0xC6, 0xFA}.
 //
-//   In all three, element i occupies bits [b·i, b·i + b - 1] of the row read as a
-//   little-endian bit stream (stream bit t is bit t mod 8 of byte t / 8).
+//   5-, 6-, 7-bit  the same bit stream: element i at stream bits [b·i, b·i + b - 1],
+//          low bit first; a code straddles two bytes whenever (b·i) mod 8 > 8 - b.
+//          E.g. 5-bit codes [1, 2, 3] pack to {0x41, 0x0C}: stream bits 0..4 = 1,
+//          5..9 = 2, 10..14 = 3.
 //
-//   5..8-bit  one code byte per element, stored unchanged (signed formats: the 8-bit
+//   In all of 2..7 bits, element i occupies bits [b·i, b·i + b - 1] of the row read as
+//   a little-endian bit stream (stream bit t is bit t mod 8 of byte t / 8).
+//
+//   8-bit  one code byte per element, stored unchanged (signed formats: the 8-bit
 //          two's complement, i.e. already sign-extended).
 //
 //   Rows   every row starts on a byte boundary and takes packed_row_bytes(b, n) bytes
-//          for n codes: 4-bit ceil(n/2), 2-bit ceil(n/4), 3-bit 3·ceil(n/8), 5..8-bit
-//          n. Padding bits after the last code are zero.
+//          for n codes: 4-bit ceil(n/2), 2-bit ceil(n/4), 3-bit 3·ceil(n/8), 5-, 6-,
+//          7-bit ceil(n·b/8), 8-bit n. Padding bits after the last code are zero.
 //
-// Packing reads only the low b bits of each code byte (b <= 4); unpacking writes code
+// Packing reads only the low b bits of each code byte (b <= 7); unpacking writes code
 // bytes again, sign-extended from bit b-1 for signed formats. The bulk functions
 // validate `bits` and nothing per element; get_code/set_code validate their arguments.
 
@@ -87,6 +92,7 @@ constexpr std::size_t packed_row_bytes_unchecked(int bits, std::size_t n) noexce
     case 2: return n / 4 + (n % 4 != 0);
     case 3: return 3 * (n / 8 + (n % 8 != 0));
     case 4: return n / 2 + (n % 2 != 0);
+    case 5: case 6: case 7: return (n * std::size_t(bits) + 7) / 8;
     default: return n;
   }
 }
@@ -195,12 +201,53 @@ void unpack_codes3(const std::uint8_t* PARE_RESTRICT packed, std::size_t n,
     for (std::size_t j = 0; j < n % 8; ++j) codes[8 * groups + j] = code((w >> (3 * j)) & 7u);
   }
 }
+
+/// 5-, 6-, 7-bit (any b in [1, 8] works): the low b bits of codes[i] at stream bits
+/// [b·i, b·i + b - 1], low bit first; writes ceil(n·b/8) bytes.
+inline void pack_codes_stream(unsigned b, const std::uint8_t* PARE_RESTRICT codes, std::size_t n,
+                              std::uint8_t* PARE_RESTRICT packed) noexcept {
+  const unsigned mask = (1u << b) - 1u;
+  std::uint32_t acc = 0;  // pending stream bits, lowest first; fewer than 8 between codes
+  unsigned have = 0;
+  std::size_t o = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    acc |= std::uint32_t(codes[i] & mask) << have;
+    have += b;
+    while (have >= 8) {
+      packed[o++] = static_cast<std::uint8_t>(acc);
+      acc >>= 8;
+      have -= 8;
+    }
+  }
+  if (have != 0) packed[o] = static_cast<std::uint8_t>(acc);
+}
+
+/// Inverse of pack_codes_stream: codes[i] = stream bits [b·i, b·i + b - 1] (sign-extended
+/// from bit b - 1 if Signed); reads ceil(n·b/8) bytes.
+template <bool Signed>
+void unpack_codes_stream(unsigned b, const std::uint8_t* PARE_RESTRICT packed, std::size_t n,
+                         std::uint8_t* PARE_RESTRICT codes) noexcept {
+  const unsigned mask = (1u << b) - 1u;
+  std::uint32_t acc = 0;
+  unsigned have = 0;
+  std::size_t p = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (have < b) {
+      acc |= std::uint32_t(packed[p++]) << have;
+      have += 8;
+    }
+    const unsigned v = acc & mask;
+    acc >>= b;
+    have -= b;
+    codes[i] = Signed ? ::pare::detail::sign_extend_code(v, b) : static_cast<std::uint8_t>(v);
+  }
+}
 }  // namespace ref
 }  // namespace kernels
 
 /// Packs n code bytes into packed_row_bytes(bits, n) bytes at `out` (layout above;
-/// padding bits zero). For bits <= 4 only the low `bits` bits of each code byte are
-/// used; for 5..8 the bytes are copied. `codes` and `out` must not overlap.
+/// padding bits zero). For bits <= 7 only the low `bits` bits of each code byte are
+/// used; for 8 the bytes are copied. `codes` and `out` must not overlap.
 /// Throws argument_error if bits is not in [2, 8].
 inline void pack_codes(int bits, const std::uint8_t* codes, std::size_t n, std::uint8_t* out) {
   detail::check_code_bits("pack_codes", bits);
@@ -208,6 +255,7 @@ inline void pack_codes(int bits, const std::uint8_t* codes, std::size_t n, std::
     case 2: kernels::ref::pack_codes2(codes, n, out); break;
     case 3: kernels::ref::pack_codes3(codes, n, out); break;
     case 4: kernels::ref::pack_codes4(codes, n, out); break;
+    case 5: case 6: case 7: kernels::ref::pack_codes_stream(unsigned(bits), codes, n, out); break;
     default:
       if (n != 0) std::memcpy(out, codes, n);
   }
@@ -223,6 +271,10 @@ inline void unpack_codes(int bits, bool is_signed, const std::uint8_t* packed, s
     case 2: is_signed ? kr::unpack_codes2<true>(packed, n, codes) : kr::unpack_codes2<false>(packed, n, codes); break;
     case 3: is_signed ? kr::unpack_codes3<true>(packed, n, codes) : kr::unpack_codes3<false>(packed, n, codes); break;
     case 4: is_signed ? kr::unpack_codes4<true>(packed, n, codes) : kr::unpack_codes4<false>(packed, n, codes); break;
+    case 5: case 6: case 7:
+      is_signed ? kr::unpack_codes_stream<true>(unsigned(bits), packed, n, codes)
+                : kr::unpack_codes_stream<false>(unsigned(bits), packed, n, codes);
+      break;
     default:
       if (n != 0) std::memcpy(codes, packed, n);
   }
@@ -232,11 +284,11 @@ inline void unpack_codes(int bits, bool is_signed, const std::uint8_t* packed, s
 /// Throws argument_error if bits is not in [2, 8].
 inline int get_code(int bits, bool is_signed, const std::uint8_t* packed_row, std::size_t i) {
   detail::check_code_bits("get_code", bits);
-  if (bits >= 5) return is_signed ? int(static_cast<std::int8_t>(packed_row[i])) : int(packed_row[i]);
+  if (bits == 8) return is_signed ? int(static_cast<std::int8_t>(packed_row[i])) : int(packed_row[i]);
   const std::size_t t = std::size_t(bits) * i;  // first bit in the row's little-endian bit stream
   const unsigned shift = unsigned(t % 8);
   unsigned v = unsigned(packed_row[t / 8]) >> shift;
-  if (shift + unsigned(bits) > 8) v |= unsigned(packed_row[t / 8 + 1]) << (8 - shift);  // 3-bit straddling
+  if (shift + unsigned(bits) > 8) v |= unsigned(packed_row[t / 8 + 1]) << (8 - shift);  // straddling (3, 5..7 bits)
   v &= (1u << bits) - 1u;
   return is_signed ? int(static_cast<std::int8_t>(detail::sign_extend_code(v, unsigned(bits)))) : int(v);
 }
@@ -250,7 +302,7 @@ inline void set_code(int bits, bool is_signed, std::uint8_t* packed_row, std::si
   if (q < lo || q > hi)
     detail::fail<argument_error>("set_code: argument 'q': expected an integer in [", lo, ", ", hi, "] for ",
                                  is_signed ? "signed " : "unsigned ", bits, "-bit codes, got ", q);
-  if (bits >= 5) {
+  if (bits == 8) {
     packed_row[i] = static_cast<std::uint8_t>(q & 0xFF);
     return;
   }
@@ -260,7 +312,7 @@ inline void set_code(int bits, bool is_signed, std::uint8_t* packed_row, std::si
   const unsigned shift = unsigned(t % 8);
   std::uint8_t* p = packed_row + t / 8;
   p[0] = static_cast<std::uint8_t>((p[0] & ~(mask << shift)) | (v << shift));
-  if (shift + unsigned(bits) > 8) {  // 3-bit straddling: the high part goes into the next byte
+  if (shift + unsigned(bits) > 8) {  // straddling (3, 5..7 bits): the high part goes into the next byte
     const unsigned spill = 8 - shift;
     p[1] = static_cast<std::uint8_t>((p[1] & ~(mask >> spill)) | (v >> spill));
   }

@@ -72,7 +72,8 @@ inline std::vector<safetensors_tensor_change> quantize_safetensors(
     const float_matrix m = in.f32_matrix(t.name);
     const quantized_tensor q = quantize(matrix_view<const float>(m.values.data(), m.rows, m.cols), use);
     const safetensors_dtype sd =
-        (t.dtype == safetensors_dtype::f16 || t.dtype == safetensors_dtype::bf16) ? t.dtype : safetensors_dtype::f32;
+        use.f16_scale ? safetensors_dtype::f16  // f16scale: the scales are halves already
+        : (t.dtype == safetensors_dtype::f16 || t.dtype == safetensors_dtype::bf16) ? t.dtype : safetensors_dtype::f32;
     write_pack_quantized(w, t.name, q, sd);
     c.converted = true;
     c.format = use.str();
