@@ -83,6 +83,12 @@ TEST_CASE("recipe step gptq: grammar and errors", "[pipeline][gptq]") {
   CHECK(a.cfg.scheme == pare::scheme_kind::asymmetric);
   CHECK(a.needs_calibration());
   CHECK_FALSE(a.writes_gguf());
+  const pare::recipe_step h = pare::parse_recipe_step("gptq:int4:g64:asym:f16scale:fptarget:damp=0.1");
+  CHECK(h.cfg.f16_scale);
+  CHECK(h.fp_target);
+  CHECK(h.gptq_opt.hessian.dampening == 0.1);
+  CHECK(h.cfg.str() == "int4:g64:asym:minmax:rne:f16scale");
+  CHECK_FALSE(pare::parse_recipe_step("gptq:int5:g32:asym").cfg.f16_scale);
   const pare::recipe_step b = pare::parse_recipe_step("gptq:int8:per_channel");
   CHECK_FALSE(b.gptq_opt.act_order);
   CHECK(b.gptq_opt.hessian.dampening == 0.01);

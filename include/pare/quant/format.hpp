@@ -8,8 +8,8 @@
 PARE_NAMESPACE_BEGIN
 
 /// B-bit integer codes. Signed codes lie in [-2^(B-1), 2^(B-1)-1], unsigned in [0, 2^B-1]
-/// (see pare/core/affine.hpp). 2-, 3- and 4-bit codes are stored packed (see
-/// pare/core/dtypes/packed_int.hpp); 5..8-bit codes take one byte each.
+/// (see pare/core/affine.hpp). 2- to 7-bit codes are stored bit-packed (see
+/// pare/core/dtypes/packed_int.hpp); 8-bit codes take one byte each.
 template <int B, bool Signed = true>
 struct int_bits {
   static_assert(B >= 2 && B <= 8, "pare::int_bits<B>: template argument 'B' must be in [2, 8]");
