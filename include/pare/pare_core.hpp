@@ -65,6 +65,7 @@
 #include "pare/quant/granularity.hpp"
 #include "pare/quant/kernel_weights.hpp"
 #include "pare/quant/quant_config.hpp"
+#include "pare/quant/quant_noise.hpp"
 #include "pare/quant/quantize.hpp"
 #include "pare/quant/quantized_tensor.hpp"
 #include "pare/quant/quantizer.hpp"
