@@ -430,3 +430,51 @@ TEST_CASE("fake_quant_backward rejects a bad range test, grad_scale or input") {
   CHECK_THROWS_WITH(pare::fake_quant_backward(m, gm, p), Catch::Contains("(1, 1)"));
   CHECK(std::string(pare::to_string(pare::fake_quant_range::lsq)) == "lsq");
 }
+
+TEST_CASE("fake_quant_backward does not depend on the thread count or on the input strides") {
+  const std::size_t rows = 300, cols = 64;  // several fixed 64-row chunks for shared entries
+  const auto x = pare_test::gaussian(rows * cols, 91, 1.0);
+  const auto gy = pare_test::gaussian(rows * cols, 92, 1.0);
+  const pare::matrix_view<const float> m(x.data(), rows, cols), gm(gy.data(), rows, cols);
+  // the same matrices behind column-reversed views
+  std::vector<float> xr(rows * cols), gr(rows * cols);
+  for (std::size_t i = 0; i < rows; ++i)
+    for (std::size_t j = 0; j < cols; ++j) {
+      xr[i * cols + cols - 1 - j] = x[i * cols + j];
+      gr[i * cols + cols - 1 - j] = gy[i * cols + j];
+    }
+  const pare::matrix_view<const float> ms(xr.data() + cols - 1, rows, cols, std::ptrdiff_t(cols), -1),
+      gs(gr.data() + cols - 1, rows, cols, std::ptrdiff_t(cols), -1);
+  for (const char* spec : {"int8:per_tensor:sym", "int4:per_channel=1:asym", "int4:g16:asym", "int8:per_channel:sym"}) {
+    for (auto range : {pare::fake_quant_range::pytorch, pare::fake_quant_range::lsq}) {
+      INFO(spec << " " << pare::to_string(range));
+      auto p = pare::fake_quant_params::from_data(m, pare::quant_config::parse(spec));
+      p.range = range;
+      for (auto& s : p.scales) s *= 0.7f;
+      pare::thread_pool one(1), five(5);
+      pare::set_executor(&one);
+      const auto g1 = pare::fake_quant_backward(m, gm, p, 0.5f);
+      pare::set_executor(&five);
+      const auto g5 = pare::fake_quant_backward(m, gm, p, 0.5f);
+      const auto g5s = pare::fake_quant_backward(ms, gs, p, 0.5f);
+      pare::set_executor(nullptr);
+      CHECK(g1.grad_x == g5.grad_x);
+      CHECK(g1.grad_scale == g5.grad_scale);
+      CHECK(g1.grad_zero_point == g5.grad_zero_point);
+      CHECK(g5s.grad_x == g5.grad_x);
+      CHECK(g5s.grad_scale == g5.grad_scale);
+      CHECK(g5s.grad_zero_point == g5.grad_zero_point);
+      // and the shared entries are the float64 sums (per tensor: over all 300 rows)
+      double ref = 0;
+      for (std::size_t i = 0; i < rows; ++i)
+        for (std::size_t j = 0; j < cols; ++j)
+          if (p.index(i, j) == 0) {
+            const double v = double(x[i * cols + j] * (1.0f / p.scales[0]));
+            const double lo = p.format.qmin() - p.zero_points[0], hi = p.format.qmax() - p.zero_points[0];
+            const double t = range == pare::fake_quant_range::pytorch ? oracle::rne(v) : v;
+            ref += gy[i * cols + j] * (t < lo ? lo : t > hi ? hi : oracle::rne(v) - v);
+          }
+      CHECK(g1.grad_scale[0] == Approx(0.5 * ref).margin(1e-4));
+    }
+  }
+}

@@ -172,65 +172,112 @@ struct fake_quant_grads {
 };
 
 namespace detail {
-/// Backward pass of fake quantization applied where noised(i, j) is true, identity elsewhere
+/// Backward pass of fake quantization applied to the elements that noised_row(i, flags)
+/// marks (it writes cols flags of row i, nonzero = fake-quantized), identity elsewhere
 /// (grad_x = grad_y, no parameter gradient). Validates everything before computing.
-template <class Noised>
+template <class NoisedRow>
 fake_quant_grads fake_quant_backward_where(const char* where, matrix_view<const float> x, matrix_view<const float> grad_y,
-                                           const fake_quant_params& p, float grad_scale, const Noised& noised) {
+                                           const fake_quant_params& p, float grad_scale, const NoisedRow& noised_row) {
   check_same_shape(concat(where, ": argument 'grad_y'").c_str(), x.shape(), grad_y.shape());
   p.validate(where, x.rows(), x.cols());
   if (!std::isfinite(grad_scale))
     fail<argument_error>(where, ": argument 'grad_scale': expected a finite value, got ", grad_scale);
-  for (std::size_t i = 0; i < x.rows(); ++i)
-    for (std::size_t j = 0; j < x.cols(); ++j)
-      if (!std::isfinite(x(i, j)) || !std::isfinite(grad_y(i, j)))
-        fail<value_error>(where, ": expected finite x and grad_y, got x = ", x(i, j), ", grad_y = ", grad_y(i, j),
-                          " at position (", i, ", ", j, ")");
   const bool torch_rule = p.range == fake_quant_range::pytorch;
+  const std::size_t rows = x.rows(), cols = x.cols(), np = p.scales.size();
+  const contiguous_rows xs(x), gys(grad_y);
+  std::vector<std::size_t> first_bad(rows, cols);  // per row, written by that row's task
+  parallel_for(0, rows, row_grain(cols), [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t i = lo; i < hi; ++i)
+      first_bad[i] = std::min(kernels::scan_row(xs.view().row_ptr(i), cols).first_nonfinite,
+                              kernels::scan_row(gys.view().row_ptr(i), cols).first_nonfinite);
+  });
+  for (std::size_t i = 0; i < rows; ++i)
+    if (first_bad[i] != cols)
+      fail<value_error>(where, ": expected finite x and grad_y, got x = ", x(i, first_bad[i]), ", grad_y = ",
+                        grad_y(i, first_bad[i]), " at position (", i, ", ", first_bad[i], ")");
   fake_quant_grads g;
-  g.grad_x.assign(x.rows() * x.cols(), 0.0f);
-  std::vector<double> gs(p.scales.size(), 0.0), gz(p.scales.size(), 0.0);
-  for (std::size_t i = 0; i < x.rows(); ++i) {
-    for (std::size_t j = 0; j < x.cols(); ++j) {
-      const float xv = x(i, j), gy = grad_y(i, j);
-      if (!noised(i, j)) {
-        g.grad_x[i * x.cols() + j] = gy;
-        continue;
-      }
-      const std::size_t k = p.index(i, j);
-      const float s = p.scales[k], inv = inverse_scale(s);
-      const int z = p.zero_points[k];
-      const float v = xv * inv;
-      const float lo = float(p.format.qmin() - z), hi = float(p.format.qmax() - z);
-      // pytorch tests the rounded value, lsq the unrounded one (nearbyint is monotone and
-      // lo, hi are integers, so both tests agree except within half a step of the range).
-      const float t = torch_rule ? std::nearbyint(v) : v;
-      if (torch_rule) {
-        // Per element in float, as PyTorch's CPU kernel (grad_scale included), summed in double.
-        if (t < lo || t > hi) {
-          gs[k] += double((gy * (t < lo ? lo : hi)) * grad_scale);
-          gz[k] += double(((-gy) * s) * grad_scale);
-        } else {
-          g.grad_x[i * x.cols() + j] = gy;
-          const float y = dequantize_value(static_cast<int>(t) + z, s, z);  // the forward's output
-          gs[k] += double(((gy * (y - xv)) * inv) * grad_scale);
+  g.grad_x.assign(rows * cols, 0.0f);
+  // Rows in parallel with a fixed summation order (results do not depend on the thread
+  // count): entries owned by one row (per channel axis 0, per group) are summed by that
+  // row's task; shared ones (per tensor, per column) in partial sums per fixed chunk of
+  // rows, reduced in chunk order.
+  const bool row_local = p.gran.kind == granularity_kind::per_group ||
+                         (p.gran.kind == granularity_kind::per_channel && p.gran.axis == 0);
+  const bool tensor = p.gran.kind == granularity_kind::per_tensor;
+  constexpr std::size_t chunk_rows = 64;
+  const std::size_t chunks = row_local ? 1 : std::max<std::size_t>(1, (rows + chunk_rows - 1) / chunk_rows);
+  const std::size_t width = tensor ? 1 : np;  // per tensor only entry 0 is used
+  std::vector<double> gs(chunks * width, 0.0), gz(chunks * width, 0.0);
+  // Elements in runs that share one parameter entry: a group, a row, or (per column) one element.
+  const std::size_t run = p.gran.kind == granularity_kind::per_group ? p.gran.group_size
+                          : (p.gran.kind == granularity_kind::per_channel && p.gran.axis == 1) ? 1
+                                                                                                : std::max<std::size_t>(cols, 1);
+  auto rows_task = [&](std::size_t r0, std::size_t r1, double* gsc, double* gzc) {
+    std::vector<std::uint8_t> on(cols);
+    for (std::size_t i = r0; i < r1; ++i) {
+      const float* xr = xs.view().row_ptr(i);
+      const float* gr = gys.view().row_ptr(i);
+      float* gx = g.grad_x.data() + i * cols;
+      noised_row(i, on.data());
+      for (std::size_t j0 = 0; j0 < cols; j0 += run) {
+        const std::size_t k = p.index(i, j0), kc = tensor ? 0 : k;
+        const float s = p.scales[k], inv = inverse_scale(s);
+        const int z = p.zero_points[k];
+        const float lo = float(p.format.qmin() - z), hi = float(p.format.qmax() - z);
+        double ss = 0.0, sz = 0.0;
+        for (std::size_t j = j0; j < j0 + run; ++j) {
+          const float xv = xr[j], gy = gr[j];
+          if (!on[j]) {
+            gx[j] = gy;
+            continue;
+          }
+          const float v = xv * inv;
+          // pytorch tests the rounded value, lsq the unrounded one (nearbyint is monotone and
+          // lo, hi are integers, so both tests agree except within half a step of the range).
+          const float t = torch_rule ? std::nearbyint(v) : v;
+          if (torch_rule) {
+            // Per element in float, as PyTorch's CPU kernel (grad_scale included), summed in double.
+            if (t < lo || t > hi) {
+              ss += double((gy * (t < lo ? lo : hi)) * grad_scale);
+              sz += double(((-gy) * s) * grad_scale);
+            } else {
+              gx[j] = gy;
+              const float y = dequantize_value(static_cast<int>(t) + z, s, z);  // the forward's output
+              ss += double(((gy * (y - xv)) * inv) * grad_scale);
+            }
+          } else if (t < lo) {
+            ss += double(gy) * lo;
+            sz -= double(gy) * s;
+          } else if (t > hi) {
+            ss += double(gy) * hi;
+            sz -= double(gy) * s;
+          } else {
+            gx[j] = gy;
+            ss += double(gy) * (double(std::nearbyint(v)) - double(v));
+          }
         }
-      } else if (t < lo) {
-        gs[k] += double(gy) * lo;
-        gz[k] -= double(gy) * s;
-      } else if (t > hi) {
-        gs[k] += double(gy) * hi;
-        gz[k] -= double(gy) * s;
-      } else {
-        g.grad_x[i * x.cols() + j] = gy;
-        gs[k] += double(gy) * (double(std::nearbyint(v)) - double(v));
+        gsc[kc] += ss;
+        gzc[kc] += sz;
       }
     }
+  };
+  if (row_local) {
+    parallel_for(0, rows, row_grain(cols), [&](std::size_t lo, std::size_t hi) { rows_task(lo, hi, gs.data(), gz.data()); });
+  } else {
+    parallel_for(0, chunks, 1, [&](std::size_t c0, std::size_t c1) {
+      for (std::size_t c = c0; c < c1; ++c)
+        rows_task(c * chunk_rows, std::min(rows, (c + 1) * chunk_rows), gs.data() + c * width, gz.data() + c * width);
+    });
+    for (std::size_t c = 1; c < chunks; ++c)
+      for (std::size_t k = 0; k < width; ++k) {
+        gs[k] += gs[c * width + k];
+        gz[k] += gz[c * width + k];
+      }
   }
-  g.grad_scale.resize(gs.size());
-  g.grad_zero_point.resize(gz.size());
+  g.grad_scale.assign(np, 0.0f);
+  g.grad_zero_point.assign(np, 0.0f);
   const double post = torch_rule ? 1.0 : double(grad_scale);  // pytorch: applied per element above
-  for (std::size_t k = 0; k < gs.size(); ++k) {
+  for (std::size_t k = 0; k < width && k < np; ++k) {
     g.grad_scale[k] = static_cast<float>(gs[k] * post);
     g.grad_zero_point[k] = static_cast<float>(gz[k] * post);
   }
@@ -244,7 +291,7 @@ fake_quant_grads fake_quant_backward_where(const char* where, matrix_view<const 
 inline fake_quant_grads fake_quant_backward(matrix_view<const float> x, matrix_view<const float> grad_y,
                                             const fake_quant_params& p, float grad_scale = 1.0f) {
   return detail::fake_quant_backward_where("fake_quant_backward", x, grad_y, p, grad_scale,
-                                           [](std::size_t, std::size_t) { return true; });
+                                           [&](std::size_t, std::uint8_t* on) { std::fill(on, on + x.cols(), 1); });
 }
 
 /// w [out_features, in_features] quantized for real with the learned parameters p (no

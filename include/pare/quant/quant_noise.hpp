@@ -24,6 +24,7 @@
 //             elsewhere identity (∂y/∂w = 1, no parameter gradient).
 // p = 0 is the identity, p = 1 is plain fake quantization.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -177,8 +178,13 @@ inline fake_quant_grads quant_noise_backward(matrix_view<const float> x, matrix_
                                              const fake_quant_params& p, const quant_noise_mask& mask,
                                              float grad_scale = 1.0f) {
   mask.validate("quant_noise_backward", x.rows(), x.cols());
+  const std::size_t bpr = mask.blocks_per_row();
   return detail::fake_quant_backward_where("quant_noise_backward", x, grad_y, p, grad_scale,
-                                           [&](std::size_t i, std::size_t j) { return mask.element(i, j); });
+                                           [&](std::size_t i, std::uint8_t* on) {
+                                             for (std::size_t b = 0; b < bpr; ++b)
+                                               std::fill(on + b * mask.block_cols, on + (b + 1) * mask.block_cols,
+                                                         mask.noised[i * bpr + b]);
+                                           });
 }
 
 PARE_NAMESPACE_END
