@@ -1,4 +1,4 @@
-// Fake quantization for quantization-aware training: forward with given (learned) parameters, STE and LSQ backward.
+// Fake quantization for QAT: forward with given (learned) parameters, STE/LSQ backward under PyTorch's or LSQ's range test, export to the stored format.
 #pragma once
 
 // Forward:  y = s · (clamp(nearbyint(v), qmin - z, qmax - z)),  v = x · (1/s)
