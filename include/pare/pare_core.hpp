@@ -66,6 +66,7 @@
 #include "pare/quant/half_scale.hpp"
 #include "pare/quant/kernel_weights.hpp"
 #include "pare/quant/quant_config.hpp"
+#include "pare/quant/quant_noise.hpp"
 #include "pare/quant/quantize.hpp"
 #include "pare/quant/quantized_tensor.hpp"
 #include "pare/quant/quantizer.hpp"
