@@ -356,7 +356,9 @@ class llama_pass {
       dl = dl_copy.data();
     }
     llama_params<T>& gr = grad;
-    if (!accumulate || !same_shapes(gr, p)) gr = p.zeros_like();
+    if (!same_shapes(gr, p)) gr = p.zeros_like();
+    else if (!accumulate)
+      for (auto& [name, v] : gr.named()) std::fill(v->begin(), v->end(), T(0));
     std::vector<T>& dwout = p.tied ? gr.embd : gr.out;
     const std::vector<T>& wout = p.tied ? p.embd : p.out;
     mm_dw(dl, xf_.data(), dwout.data(), n, dim, vocab);
