@@ -273,7 +273,8 @@ class llama_pass {
       mm_xwt(a.xb.data(), b.wv.data(), a.v.data(), n, dim, kv);
       rope(a.q.data(), n, qd, false);
       rope(a.k.data(), n, kv, false);
-      a.prob.assign(static_cast<std::size_t>(b.n_heads) * n * n, T(0));  // [head][t][u]
+      const std::size_t tri = n * (n + 1) / 2;  // attention probabilities [head][t][u <= t], rows packed
+      a.prob.resize(static_cast<std::size_t>(b.n_heads) * tri);
       a.o.assign(n * qd, T(0));
       const T scale = T(1) / std::sqrt(T(hs));
       parallel_for(0, static_cast<std::size_t>(b.n_heads), 1, [&](std::size_t h0, std::size_t h1) {
@@ -281,7 +282,7 @@ class llama_pass {
         for (std::size_t h = h0; h < h1; ++h) {
           const std::size_t kh = h / group;
           for (std::size_t t = 0; t < n; ++t) {
-            T* pr = a.prob.data() + (h * n + t) * n;
+            T* pr = a.prob.data() + h * tri + t * (t + 1) / 2;
             const T* qt = a.q.data() + t * qd + h * hs;
             T mx = -INFINITY;
             for (std::size_t u = 0; u <= t; ++u) {
@@ -394,6 +395,7 @@ class llama_pass {
       mm_dyw(dx1.data(), b.wo.data(), dout.data(), n, qd, dim, false);
       std::vector<T> dq(n * qd, T(0)), dk(n * kv, T(0)), dv(n * kv, T(0));
       const T scale = T(1) / std::sqrt(T(hs));
+      const std::size_t tri = n * (n + 1) / 2;
       // One task per KV head: it owns dk, dv of that head and dq of the heads of its group
       // (visited in order, so each sum has the serial order).
       parallel_for(0, static_cast<std::size_t>(b.n_kv_heads), 1, [&](std::size_t k0, std::size_t k1) {
@@ -401,7 +403,7 @@ class llama_pass {
         for (std::size_t kh = k0; kh < k1; ++kh)
           for (std::size_t h = kh * group; h < (kh + 1) * group; ++h)
             for (std::size_t t = 0; t < n; ++t) {
-              const T* pr = a.prob.data() + (h * n + t) * n;
+              const T* pr = a.prob.data() + h * tri + t * (t + 1) / 2;
               const T* d_o = dout.data() + t * qd + h * hs;
               T sum = 0;
               for (std::size_t u = 0; u <= t; ++u) {
