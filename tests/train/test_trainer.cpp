@@ -218,3 +218,20 @@ TEST_CASE("write_params refuses a model of other shapes and leaves it unchanged"
   CHECK(m.token_embd.data()[7] == 123.0f);
   CHECK(m.blocks[3].w1->out_features() == 100);
 }
+
+TEST_CASE("write_params puts every tensor into the model: from_model reads back the same bits, the session evaluates them") {
+  const pare::llama_model m = train_core_test::stories260k();
+  auto p = pare::llama_params<float>::from_model(m);
+  pare::splitmix64 r(23);
+  for (auto& [name, v] : p.named())
+    for (float& x : *v) x *= float(0.8 + 0.4 * r.uniform());  // every tensor changed by up to ±20 %
+  pare::llama_model mt = train_core_test::stories260k();
+  pare::write_params(p, mt);
+  auto back = pare::llama_params<float>::from_model(mt);
+  CHECK(train_core_test::differing_tensors(back, p) == 0);
+  const auto held = trainer_test::held_out(30000, 2, 64);
+  std::vector<std::int32_t> stream;
+  for (const auto& w : held) stream.insert(stream.end(), w.begin(), w.end());
+  const pare::perplexity_result pr = pare::perplexity(mt, stream, {}, 65);
+  CHECK(pr.nll / double(pr.predicted) == Approx(trainer_test::mean_loss(p, held)).epsilon(1e-5));
+}
