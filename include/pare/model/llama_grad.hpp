@@ -27,6 +27,7 @@
 // gradients are bit-identical for any thread count.
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -146,10 +147,29 @@ inline std::size_t grain_for(std::size_t work_per_row) noexcept {
   return std::max<std::size_t>(1, 65536 / std::max<std::size_t>(1, work_per_row));
 }
 
+/// Calls f(lo, hi) over chunks of [0, n) of about `grain` indices (at most 4 per thread),
+/// which the executor's tasks claim one at a time: a thread that the system deschedules
+/// holds up one small chunk, not half the work. Which thread computes a chunk does not
+/// change its result.
+template <class F>
+void for_chunks(std::size_t n, std::size_t grain, F&& f) {
+  const std::size_t threads = inside_parallel_task ? 1 : num_threads();
+  grain = std::max<std::size_t>(1, grain);
+  if (threads <= 1 || n <= grain) {
+    if (n) f(std::size_t(0), n);
+    return;
+  }
+  const std::size_t chunks = std::min((n + grain - 1) / grain, 4 * threads), per = (n + chunks - 1) / chunks;
+  std::atomic<std::size_t> next{0};
+  parallel_for(0, std::min(threads, chunks), 1, [&](std::size_t, std::size_t) {
+    for (std::size_t c = next.fetch_add(1); c * per < n; c = next.fetch_add(1)) f(c * per, std::min(n, (c + 1) * per));
+  });
+}
+
 /// y[n×o] (+)= x[n×i] · w[o×i]ᵀ; split over rows of y.
 template <class T>
 void mm_xwt(const T* x, const T* w, T* y, std::size_t n, std::size_t i, std::size_t o, bool add = false) {
-  parallel_for(0, n, grain_for(i * o), [&](std::size_t lo, std::size_t hi) {
+  for_chunks(n, grain_for(i * o), [&](std::size_t lo, std::size_t hi) {
     for (std::size_t r = lo; r < hi; ++r)
       for (std::size_t c = 0; c < o; ++c) {
         const T s = dot_fixed(x + r * i, w + c * i, i);
@@ -160,7 +180,7 @@ void mm_xwt(const T* x, const T* w, T* y, std::size_t n, std::size_t i, std::siz
 /// dx[n×i] (+)= dy[n×o] · w[o×i]; split over rows of dx.
 template <class T>
 void mm_dyw(const T* dy, const T* w, T* dx, std::size_t n, std::size_t i, std::size_t o, bool add) {
-  parallel_for(0, n, grain_for(i * o), [&](std::size_t lo, std::size_t hi) {
+  for_chunks(n, grain_for(i * o), [&](std::size_t lo, std::size_t hi) {
     std::vector<T> acc(i);
     for (std::size_t r = lo; r < hi; ++r) {
       std::fill(acc.begin(), acc.end(), T(0));
@@ -177,7 +197,7 @@ void mm_dyw(const T* dy, const T* w, T* dx, std::size_t n, std::size_t i, std::s
 /// dw[o×i] += dy[n×o]ᵀ · x[n×i]; split over rows of dw (each summed over r in order).
 template <class T>
 void mm_dw(const T* dy, const T* x, T* dw, std::size_t n, std::size_t i, std::size_t o) {
-  parallel_for(0, o, grain_for(i * n), [&](std::size_t lo, std::size_t hi) {
+  for_chunks(o, grain_for(i * n), [&](std::size_t lo, std::size_t hi) {
     for (std::size_t c = lo; c < hi; ++c) {
       T* dwc = dw + c * i;
       for (std::size_t r = 0; r < n; ++r) {
