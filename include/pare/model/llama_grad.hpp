@@ -333,7 +333,9 @@ class llama_pass {
       a.h.resize(n * hid);
       mm_xwt(a.xb2.data(), b.w1.data(), a.g.data(), n, dim, hid);
       mm_xwt(a.xb2.data(), b.w3.data(), a.u.data(), n, dim, hid);
-      for (std::size_t i = 0; i < n * hid; ++i) a.h[i] = a.g[i] / (T(1) + std::exp(-a.g[i])) * a.u[i];
+      for_chunks(n * hid, 4096, [&](std::size_t lo, std::size_t hi) {
+        for (std::size_t i = lo; i < hi; ++i) a.h[i] = a.g[i] / (T(1) + std::exp(-a.g[i])) * a.u[i];
+      });
       x = a.x1;
       mm_xwt(a.h.data(), b.w2.data(), x.data(), n, hid, dim, true);
     }
@@ -397,11 +399,13 @@ class llama_pass {
       mm_dw(dx.data(), a.h.data(), gb.w2.data(), n, hid, dim);
       mm_dyw(dx.data(), b.w2.data(), dh.data(), n, hid, dim, false);
       std::vector<T> dg(n * hid), du(n * hid);
-      for (std::size_t i = 0; i < n * hid; ++i) {
-        const T sg = T(1) / (T(1) + std::exp(-a.g[i]));
-        du[i] = dh[i] * a.g[i] * sg;
-        dg[i] = dh[i] * a.u[i] * sg * (T(1) + a.g[i] * (T(1) - sg));
-      }
+      for_chunks(n * hid, 4096, [&](std::size_t lo, std::size_t hi) {
+        for (std::size_t i = lo; i < hi; ++i) {
+          const T sg = T(1) / (T(1) + std::exp(-a.g[i]));
+          du[i] = dh[i] * a.g[i] * sg;
+          dg[i] = dh[i] * a.u[i] * sg * (T(1) + a.g[i] * (T(1) - sg));
+        }
+      });
       mm_dw(dg.data(), a.xb2.data(), gb.w1.data(), n, dim, hid);
       mm_dw(du.data(), a.xb2.data(), gb.w3.data(), n, dim, hid);
       std::vector<T> dxb2(n * dim);
