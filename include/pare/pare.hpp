@@ -31,6 +31,20 @@
 // ggml: GPTQ whose output is a llama.cpp block format (needs the solvers above)
 #include "pare/ggml/gptq.hpp"
 
+// train: parameter sets, optimizers, schedules, clipping, data order, checkpoints, the training loop, distillation
+#include "pare/train/adamw.hpp"
+#include "pare/train/checkpoint.hpp"
+#include "pare/train/distillation.hpp"
+#include "pare/train/grad_clip.hpp"
+#include "pare/train/lr_schedule.hpp"
+#include "pare/train/optimizer.hpp"
+#include "pare/train/parameter_set.hpp"
+#include "pare/train/sgd.hpp"
+#include "pare/train/trainer.hpp"
+#include "pare/train/window_loss.hpp"
+#include "pare/train/window_sampler.hpp"
+#include "pare/train/write_back.hpp"
+
 // pipeline: methods applied across a model
 #include "pare/pipeline/awq_linears.hpp"
 #include "pare/pipeline/gptq_linears.hpp"
