@@ -138,6 +138,7 @@
 #include "pare/model/layers/factorized_linear.hpp"
 #include "pare/model/layers/ggml_linear.hpp"
 #include "pare/model/layers/linear.hpp"
+#include "pare/model/layers/lora_linear.hpp"
 #include "pare/model/layers/quantized_linear.hpp"
 #include "pare/model/layers/shared_linear.hpp"
 #include "pare/model/layers/sparse24_linear.hpp"
@@ -150,6 +151,10 @@
 #include "pare/model/perplexity.hpp"
 #include "pare/model/sampler.hpp"
 #include "pare/model/surgery.hpp"
+
+// train: optimizers, LoRA adapters, training loops
+#include "pare/train/lora.hpp"
+#include "pare/train/lora_export.hpp"
 
 // pipeline: methods applied across a model
 #include "pare/pipeline/ggml_quantize_linears.hpp"
