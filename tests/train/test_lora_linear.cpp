@@ -268,6 +268,8 @@ TEST_CASE("LoRA merged and re-quantized in each base layer's own format; quantiz
     }
   }
   pare::attach_lora(attached, lora);
+  const auto again = pare::attach_lora(attached, lora);  // a lora_linear keeps its base and takes the new adapter
+  CHECK(again[0].format == "int4:g32:sym:minmax:rne+lora:r=4");
   const auto rec = pare::merge_lora_requantize(m, lora);
   const auto rec_att = pare::merge_lora_requantize(attached, lora);
   REQUIRE(rec.size() == lora.size());
