@@ -129,7 +129,7 @@ double batch_grad(pare::lora_set<float>& lora, const pare::llama_params<float>& 
 
 }  // namespace lora_train_test
 
-TEST_CASE("LoRA r=8 on every linear of stories260K: 40 Adam steps on val_tail lower the held-out val_tail loss", "[lora][slow]") {
+TEST_CASE("LoRA r=8 on every linear of stories260K: 40 Adam steps on val_tail lower the held-out val_tail loss", "[lora]") {
   namespace t = lora_train_test;
   const t::split data = t::make_split();
   const std::size_t len = 128;

@@ -120,15 +120,15 @@ template <class T>
 struct lora_slot {
   std::string name;
   std::size_t out = 0, in = 0;
-  std::vector<T>* w = nullptr;
+  const std::vector<T>* w = nullptr;
 };
 /// The adaptable linear tensors of p with their [out, in] shapes.
 template <class T>
-std::vector<lora_slot<T>> lora_slots(llama_params<T>& p) {
+std::vector<lora_slot<T>> lora_slots(const llama_params<T>& p) {
   std::vector<lora_slot<T>> s;
   const std::size_t dim = p.config.dim, hs = p.config.head_size();
   for (std::size_t l = 0; l < p.blocks.size(); ++l) {
-    auto& b = p.blocks[l];
+    const auto& b = p.blocks[l];
     const std::string pre = "blk." + std::to_string(l) + ".";
     const std::size_t qd = std::size_t(b.n_heads) * hs, kv = std::size_t(b.n_kv_heads) * hs;
     s.push_back({pre + "attn_q.weight", qd, dim, &b.wq});
@@ -161,7 +161,7 @@ class lora_set {
     cfg.validate("lora_set::create");
     if (!select) detail::fail<argument_error>("lora_set::create: argument 'select': expected a selector, got an empty function");
     std::vector<std::string> names;
-    for (const auto& s : detail::lora_slots(const_cast<llama_params<T>&>(base)))
+    for (const auto& s : detail::lora_slots(base))
       if (select(s.name)) names.push_back(s.name);
     if (names.empty())
       detail::fail<argument_error>("lora_set::create: argument 'select': expected a selection of at least one linear "
@@ -174,7 +174,7 @@ class lora_set {
   static lora_set create(const llama_params<T>& base, const lora_config& cfg, const std::vector<std::string>& names) {
     cfg.validate("lora_set::create");
     if (names.empty()) detail::fail<argument_error>("lora_set::create: argument 'names': expected at least one tensor name, got none");
-    const auto slots = detail::lora_slots(const_cast<llama_params<T>&>(base));
+    const auto slots = detail::lora_slots(base);
     lora_set s;
     s.cfg_ = cfg;
     for (const std::string& name : names) {
@@ -304,7 +304,7 @@ class lora_set {
  private:
   /// The storage of each adapter's tensor in p, in adapter order; shape_error if missing.
   std::vector<const std::vector<T>*> slots_of(const llama_params<T>& p, const char* where) const {
-    const auto slots = detail::lora_slots(const_cast<llama_params<T>&>(p));
+    const auto slots = detail::lora_slots(p);
     std::vector<const std::vector<T>*> out;
     for (const auto& a : adapters_) {
       const detail::lora_slot<T>* s = nullptr;
@@ -318,10 +318,11 @@ class lora_set {
     }
     return out;
   }
+  /// The same for params written to: the vectors are p's own (non-const) storage.
   std::vector<std::vector<T>*> slots_of(llama_params<T>& p, const char* where) const {
     const auto c = slots_of(std::as_const(p), where);
     std::vector<std::vector<T>*> out;
-    for (const auto* v : c) out.push_back(const_cast<std::vector<T>*>(v));
+    for (const auto* v : c) out.push_back(const_cast<std::vector<T>*>(v));  // p is non-const here
     return out;
   }
 
