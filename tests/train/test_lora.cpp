@@ -255,3 +255,73 @@ TEST_CASE("LoRA bad input: clear errors, nothing built or changed", "[lora]") {
   mm.linear("blk.0.ffn_up.weight").dense_weights(pare::matrix_view<float>(w1.data(), 172, 64));
   CHECK(w0 == w1);
 }
+
+TEST_CASE("LoRA on an untied classifier: gradients vs finite differences, attach and merge agree; accumulate adds", "[lora]") {
+  pare::llama_model m = model_test::stories260k();
+  m.tied_classifier = false;  // output.weight becomes its own tensor (a copy of the embedding)
+  const auto base = pare::llama_params<double>::from_model(m);
+  REQUIRE(!base.tied);
+  pare::lora_config cfg;
+  cfg.rank = 2;
+  cfg.alpha = 3;
+  auto lora = pare::lora_set<double>::create(base, cfg, pare::lora_targets::kinds({"output", "ffn_up"}));
+  REQUIRE(lora.size() == 6);
+  REQUIRE(lora.adapters().back().name == "output.weight");
+  const auto ps = lora.parameters();
+  REQUIRE(ps.size() == 12);
+  CHECK(ps[0].name == "blk.0.ffn_up.weight.lora_a");
+  CHECK(ps[11].name == "output.weight.lora_b");
+  std::uint64_t seed = 900;
+  for (auto& a : lora.adapters()) {
+    const auto g = pare_test::gaussian(a.b.size(), ++seed, 0.05);
+    a.b.assign(g.begin(), g.end());
+  }
+  auto eff = lora.merged(base);
+  pare::llama_params<double> grad;
+  pare::loss_and_grad(eff, lora_test::tokens, &grad);
+  lora.backward(grad);
+  auto& out = lora.at("output.weight");
+  pare::llama_params<double> scratch = base;
+  for (int which = 0; which < 2; ++which)
+    for (std::size_t i : which == 0 ? std::vector<std::size_t>{3, 77, 127}  // A [2, 64]
+                                    : std::vector<std::size_t>{403 * 2, 259 * 2 + 1, 42 * 2}) {  // B [512, 2]: rows of tokens in the text
+      std::vector<double>& v = which == 0 ? out.a : out.b;
+      REQUIRE(i < v.size());
+      const double an = (which == 0 ? out.grad_a : out.grad_b)[i];
+      const double v0 = v[i], h = 1e-5;
+      v[i] = v0 + h;
+      const double lp = lora_test::loss_with(base, scratch, lora);
+      v[i] = v0 - h;
+      const double lm = lora_test::loss_with(base, scratch, lora);
+      v[i] = v0;
+      const double fd = (lp - lm) / (2 * h);
+      INFO((which == 0 ? "A[" : "B[") << i << "]: analytic " << an << ", finite difference " << fd);
+      CHECK(std::fabs(fd - an) <= 1e-8 + 1e-5 * std::fabs(an));
+      CHECK(std::fabs(an) > 1e-7);
+    }
+  // backward with accumulate adds to what is there.
+  const auto ga = out.grad_a, gb = out.grad_b;
+  lora.backward(grad, true);
+  for (std::size_t i = 0; i < ga.size(); ++i) CHECK(out.grad_a[i] == Approx(2 * ga[i]).epsilon(1e-12).margin(1e-18));
+  for (std::size_t i = 0; i < gb.size(); ++i) CHECK(out.grad_b[i] == 2 * gb[i]);
+  // Exports into the untied model: attached and merged logits agree, and differ from the base's.
+  pare::lora_set<float> lf = pare::lora_set<float>::create(pare::llama_params<float>::from_model(m), cfg,
+                                                           pare::lora_targets::kinds({"output"}));
+  for (auto& a : lf.adapters()) a.b = pare_test::gaussian(a.b.size(), 5, 0.1);
+  pare::llama_model attached = model_test::stories260k(), merged = model_test::stories260k();
+  attached.tied_classifier = merged.tied_classifier = false;
+  pare::attach_lora(attached, lf);
+  pare::merge_lora(merged, lf);
+  const auto l0 = lora_test::logits_of(m), la = lora_test::logits_of(attached), lm = lora_test::logits_of(merged);
+  double d_am = 0, d_0m = 0;
+  for (std::size_t i = 0; i < l0.size(); ++i) {
+    d_am = std::max(d_am, std::fabs(double(la[i]) - lm[i]));
+    d_0m = std::max(d_0m, std::fabs(double(l0[i]) - lm[i]));
+  }
+  CHECK(d_am < 1e-4);
+  CHECK(d_0m > 1e-2);
+  // The tied model refuses an output.weight adapter at export.
+  pare::llama_model tied = model_test::stories260k();
+  CHECK_THROWS_AS(pare::attach_lora(tied, lf), pare::unsupported_error);
+  CHECK(tied.linear("output.weight").format() == "f32");
+}
