@@ -31,6 +31,10 @@
 // ggml: GPTQ whose output is a llama.cpp block format (needs the solvers above)
 #include "pare/ggml/gptq.hpp"
 
+// train: LoRA adapters over llama_params and their export into a llama_model (attach, merge, merge and re-quantize)
+#include "pare/train/lora.hpp"
+#include "pare/train/lora_export.hpp"
+
 // pipeline: methods applied across a model
 #include "pare/pipeline/awq_linears.hpp"
 #include "pare/pipeline/gptq_linears.hpp"

@@ -152,10 +152,6 @@
 #include "pare/model/sampler.hpp"
 #include "pare/model/surgery.hpp"
 
-// train: optimizers, LoRA adapters, training loops
-#include "pare/train/lora.hpp"
-#include "pare/train/lora_export.hpp"
-
 // pipeline: methods applied across a model
 #include "pare/pipeline/ggml_quantize_linears.hpp"
 #include "pare/pipeline/llama_block_model.hpp"
