@@ -243,6 +243,19 @@ TEST_CASE("LoRA bad input: clear errors, nothing built or changed", "[lora]") {
   CHECK_THROWS_AS(lora.backward(other), pare::shape_error);
   CHECK_THROWS_AS(lora.at("blk.0.attn_q.weight"), pare::argument_error);
 
+  // from_adapters: duplicates, bad shapes, bad scale.
+  auto two = lora.adapters();
+  CHECK(pare::lora_set<float>::from_adapters(ok, two).size() == 5);
+  two.push_back(two.front());
+  CHECK_THROWS_WITH(pare::lora_set<float>::from_adapters(ok, two), Catch::Contains("listed twice"));
+  auto shp = lora.adapters();
+  shp[2].a.pop_back();
+  CHECK_THROWS_AS(pare::lora_set<float>::from_adapters(ok, shp), pare::shape_error);
+  auto sc = lora.adapters();
+  sc[1].scale = -1.0f;
+  CHECK_THROWS_WITH(pare::lora_set<float>::from_adapters(ok, sc), Catch::Contains("scale"));
+  CHECK_THROWS_AS(pare::lora_set<float>::from_adapters(ok, {}), pare::argument_error);
+
   // Exports: a non-finite adapter value, a model of another shape; the model is unchanged.
   pare::llama_model mm = model_test::stories260k();
   auto bad = lora;

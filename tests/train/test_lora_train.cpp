@@ -258,6 +258,27 @@ TEST_CASE("QLoRA: gradient steps over quantized bases leave the base layers bit-
     CHECK(now.scales == s.scales);
     CHECK(now.zeros == s.zeros);
   }
+  // Resuming from the model: the frozen base and the adapters come back exactly.
+  auto resumed = pare::lora_base_params<float>(m);
+  auto base_copy = base;
+  const auto rn = resumed.named(), bn = base_copy.named();
+  REQUIRE(rn.size() == bn.size());
+  for (std::size_t i = 0; i < rn.size(); ++i) {
+    INFO(rn[i].first);
+    CHECK(*rn[i].second == *bn[i].second);
+  }
+  const auto back = pare::lora_from_model<float>(m);
+  REQUIRE(back.size() == lora.size());
+  CHECK(back.config().rank == 8);
+  CHECK(back.config().alpha == 16.0);
+  for (std::size_t n = 0; n < back.size(); ++n) {
+    INFO(lora.adapters()[n].name);
+    CHECK(back.adapters()[n].name == lora.adapters()[n].name);
+    CHECK(back.adapters()[n].a == lora.adapters()[n].a);
+    CHECK(back.adapters()[n].b == lora.adapters()[n].b);
+    CHECK(back.adapters()[n].scale == lora.adapters()[n].scale);
+  }
+  CHECK_THROWS_AS(pare::lora_from_model<float>(model_test::stories260k()), pare::argument_error);
   // Merge and re-quantize: each layer back in its base's format (q4_0 / int4 per channel).
   const auto rec = pare::merge_lora_requantize(m, lora);
   for (std::size_t n = 0; n < rec.size(); ++n) CHECK(rec[n].format == before[n].format);

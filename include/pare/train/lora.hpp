@@ -216,6 +216,36 @@ class lora_set {
     return s;
   }
 
+  /// A set from given adapters (e.g. read back from a model's lora_linear layers):
+  /// argument_error for none, a duplicate name, rank 0 or a scale not finite and > 0;
+  /// shape_error when A, B or their gradients are not [rank, in], [out, rank].
+  static lora_set from_adapters(const lora_config& cfg, std::vector<lora_adapter<T>> adapters) {
+    cfg.validate("lora_set::from_adapters");
+    if (adapters.empty()) detail::fail<argument_error>("lora_set::from_adapters: argument 'adapters': expected at least one, got none");
+    for (std::size_t n = 0; n < adapters.size(); ++n) {
+      lora_adapter<T>& a = adapters[n];
+      for (std::size_t k = 0; k < n; ++k)
+        if (adapters[k].name == a.name)
+          detail::fail<argument_error>("lora_set::from_adapters: argument 'adapters': tensor '", a.name, "' listed twice");
+      if (a.rank == 0 || a.rank > std::min(a.out, a.in))
+        detail::fail<argument_error>("lora_set::from_adapters: adapter '", a.name, "': expected 1 ≤ rank ≤ min(out, in) = ",
+                                     std::min(a.out, a.in), ", got ", a.rank);
+      if (!(std::isfinite(double(a.scale)) && double(a.scale) > 0.0))
+        detail::fail<argument_error>("lora_set::from_adapters: adapter '", a.name, "': expected a finite scale > 0, got ", a.scale);
+      if (a.grad_a.empty()) a.grad_a.assign(a.a.size(), T(0));
+      if (a.grad_b.empty()) a.grad_b.assign(a.b.size(), T(0));
+      if (a.a.size() != a.rank * a.in || a.b.size() != a.out * a.rank || a.grad_a.size() != a.a.size() ||
+          a.grad_b.size() != a.b.size())
+        detail::fail<shape_error>("lora_set::from_adapters: adapter '", a.name, "': expected A [", a.rank, ", ", a.in,
+                                  "] and B [", a.out, ", ", a.rank, "] (and gradients alike), got ", a.a.size(), " and ",
+                                  a.b.size(), " values");
+    }
+    lora_set s;
+    s.cfg_ = cfg;
+    s.adapters_ = std::move(adapters);
+    return s;
+  }
+
   const lora_config& config() const noexcept { return cfg_; }
   std::size_t size() const noexcept { return adapters_.size(); }
   std::vector<lora_adapter<T>>& adapters() noexcept { return adapters_; }

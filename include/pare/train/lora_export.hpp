@@ -12,6 +12,9 @@
 //                                  kind: dense_linear → dense_linear, quantized_linear → the
 //                                  same quant_config, ggml_linear → the same ggml type (without
 //                                  an importance matrix)
+// and back, to resume training from a model holding lora_linear layers:
+//   lora_base_params<T>(m)         the frozen base (each lora_linear's base layer, dense)
+//   lora_from_model<T>(m)          the adapters the model holds, as a lora_set
 // In every case "the base" of a layer that is a lora_linear is the layer it wraps (its
 // adapter is replaced, never added twice). Adapters are taken in double and rounded once to
 // fp32. Errors (the model is unchanged): argument_error for a tensor the model does not
@@ -19,6 +22,7 @@
 // re-encoded, shape_error for a layer whose shape is not the adapter's, value_error for a
 // non-finite adapter value.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <memory>
@@ -202,6 +206,52 @@ std::vector<lora_export_record> merge_lora_requantize(llama_model& m, const lora
     rec.push_back({name, m.linear(name).format()});
   }
   return rec;
+}
+
+/// The frozen base of a model whose adapted layers are lora_linear (QLoRA resume):
+/// llama_params::from_model(m) with each lora_linear's tensor taken from its base layer
+/// (from_model alone would give base + s·B·A).
+template <class T>
+llama_params<T> lora_base_params(const llama_model& m) {
+  llama_params<T> p = llama_params<T>::from_model(m);
+  for (const std::string& name : m.linear_names()) {
+    if (name == "output.weight" && m.tied_classifier) continue;
+    const auto* l = dynamic_cast<const lora_linear*>(&m.linear(name));
+    if (!l) continue;
+    std::vector<float> w(l->out_features() * l->in_features());
+    l->base().dense_weights(matrix_view<float>(w.data(), l->out_features(), l->in_features()));
+    std::vector<T>& dst = p.at(name);
+    std::copy(w.begin(), w.end(), dst.begin());
+  }
+  return p;
+}
+
+/// The adapters held by the model's lora_linear layers as a lora_set (A, B and s as stored,
+/// in fp32; the config's rank and α are those of the first adapter). argument_error if the
+/// model has no lora_linear layer.
+template <class T>
+lora_set<T> lora_from_model(const llama_model& m) {
+  std::vector<lora_adapter<T>> adapters;
+  for (const std::string& name : m.linear_names()) {
+    if (name == "output.weight" && m.tied_classifier) continue;
+    const auto* l = dynamic_cast<const lora_linear*>(&m.linear(name));
+    if (!l) continue;
+    lora_adapter<T> a;
+    a.name = name;
+    a.out = l->out_features();
+    a.in = l->in_features();
+    a.rank = l->rank();
+    a.scale = T(l->scale());
+    a.a.assign(l->a().begin(), l->a().end());
+    a.b.assign(l->b().begin(), l->b().end());
+    adapters.push_back(std::move(a));
+  }
+  if (adapters.empty())
+    detail::fail<argument_error>("lora_from_model: argument 'm': expected a model with lora_linear layers, got none");
+  lora_config cfg;
+  cfg.rank = adapters.front().rank;
+  cfg.alpha = double(adapters.front().scale) * double(cfg.rank);
+  return lora_set<T>::from_adapters(cfg, std::move(adapters));
 }
 
 PARE_NAMESPACE_END
