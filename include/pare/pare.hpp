@@ -31,11 +31,13 @@
 // ggml: GPTQ whose output is a llama.cpp block format (needs the solvers above)
 #include "pare/ggml/gptq.hpp"
 
-// train: parameter sets, optimizers, schedules, clipping, data order, checkpoints, the training loop, distillation
+// train: parameter sets, optimizers, schedules, clipping, data order, checkpoints, the training loop, distillation, LoRA adapters (attach, merge, re-quantize)
 #include "pare/train/adamw.hpp"
 #include "pare/train/checkpoint.hpp"
 #include "pare/train/distillation.hpp"
 #include "pare/train/grad_clip.hpp"
+#include "pare/train/lora.hpp"
+#include "pare/train/lora_export.hpp"
 #include "pare/train/lr_schedule.hpp"
 #include "pare/train/optimizer.hpp"
 #include "pare/train/parameter_set.hpp"

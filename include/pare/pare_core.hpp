@@ -140,6 +140,7 @@
 #include "pare/model/layers/factorized_linear.hpp"
 #include "pare/model/layers/ggml_linear.hpp"
 #include "pare/model/layers/linear.hpp"
+#include "pare/model/layers/lora_linear.hpp"
 #include "pare/model/layers/quantized_linear.hpp"
 #include "pare/model/layers/shared_linear.hpp"
 #include "pare/model/layers/sparse24_linear.hpp"
