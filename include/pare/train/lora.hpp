@@ -15,6 +15,7 @@
 //     loss_and_grad(eff, tokens, &g);
 //     lora.backward(g);                       // fills grad_a, grad_b of every adapter
 //     for (auto& p : lora.parameters()) step(*p.value, *p.grad);
+// or, with pare's optimizers: parameter_set ps = lora_parameter_set(lora); opt.step(ps, lr).
 // Exporting into a llama_model: pare/train/lora_export.hpp.
 // Adaptable tensors: blk.{l}.attn_{q,k,v,output}.weight, blk.{l}.ffn_{gate,down,up}.weight
 // and an untied output.weight (a tied classifier is the token embedding, not a linear
@@ -35,6 +36,7 @@
 #include "pare/core/error.hpp"
 #include "pare/core/rng.hpp"
 #include "pare/model/llama_grad.hpp"
+#include "pare/train/parameter_set.hpp"
 
 PARE_NAMESPACE_BEGIN
 
@@ -359,5 +361,14 @@ class lora_set {
   lora_config cfg_;
   std::vector<lora_adapter<T>> adapters_;
 };
+
+/// The adapters' A and B of `lora` as a parameter_set of external tensors (names
+/// "<tensor>.lora_a", "<tensor>.lora_b"), for pare's optimizers and clipping; it refers to
+/// lora's vectors, so lora must outlive it and keep its adapters.
+inline parameter_set lora_parameter_set(lora_set<float>& lora) {
+  std::vector<external_tensor> t;
+  for (auto& p : lora.parameters()) t.push_back({p.name, p.value, p.grad});
+  return parameter_set(t);
+}
 
 PARE_NAMESPACE_END

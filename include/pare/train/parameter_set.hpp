@@ -11,6 +11,11 @@
 //
 // Gradients of frozen tensors are computed by the backward pass like any other (the
 // buffer holds every tensor) but no optimizer, clipping or norm reads them.
+//
+// A set can also hold tensors that live outside any llama_params (LoRA adapters:
+// pare::lora_parameter_set in pare/train/lora.hpp): optimizers, clipping and norms step
+// them the same way; params(), gradients(), accumulate_gradients and checkpoints need a
+// llama_params and refuse such a set with unsupported_error.
 
 #include <cstddef>
 #include <functional>
@@ -35,6 +40,13 @@ inline tensor_predicate name_contains(std::string part) {
   return [part = std::move(part)](const std::string& n) { return n.find(part) != std::string::npos; };
 }
 
+/// A trainable tensor held elsewhere: its values and its gradient (same size).
+struct external_tensor {
+  std::string name;
+  std::vector<float>* value = nullptr;
+  std::vector<float>* grad = nullptr;
+};
+
 class parameter_set {
  public:
   /// The tensors of `params` for which `trainable(name)` holds. argument_error if none
@@ -53,6 +65,32 @@ class parameter_set {
     if (names_.empty())
       detail::fail<argument_error>("parameter_set: argument 'trainable': expected a predicate selecting at least one of ",
                                    pn.size(), " tensors, got one selecting none");
+  }
+  /// The given tensors, none of them in a llama_params. argument_error (nothing kept) for
+  /// an empty list, a null pointer, a gradient of another size than its values, or a name
+  /// that repeats.
+  explicit parameter_set(const std::vector<external_tensor>& tensors) {
+    if (tensors.empty())
+      detail::fail<argument_error>("parameter_set: argument 'tensors': expected at least one tensor, got none");
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      const external_tensor& t = tensors[i];
+      if (t.value == nullptr || t.grad == nullptr)
+        detail::fail<argument_error>("parameter_set: argument 'tensors': tensor ", i, " ('", t.name,
+                                     "') expected non-null value and grad pointers, got a null one");
+      if (t.value->size() != t.grad->size())
+        detail::fail<argument_error>("parameter_set: argument 'tensors': tensor '", t.name, "' expected a gradient of ",
+                                     t.value->size(), " values, got ", t.grad->size());
+      for (std::size_t j = 0; j < i; ++j)
+        if (tensors[j].name == t.name)
+          detail::fail<argument_error>("parameter_set: argument 'tensors': expected distinct names, got '", t.name,
+                                       "' twice");
+    }
+    for (const external_tensor& t : tensors) {
+      names_.push_back(t.name);
+      values_.push_back(t.value);
+      grad_ptrs_.push_back(t.grad);
+      count_ += t.value->size();
+    }
   }
   parameter_set(const parameter_set&) = delete;  // holds pointers into its own gradient buffer
   parameter_set& operator=(const parameter_set&) = delete;
@@ -74,15 +112,25 @@ class parameter_set {
   std::vector<float>& grad(std::size_t i) { return *grad_ptrs_.at(i); }
   const std::vector<float>& grad(std::size_t i) const { return *grad_ptrs_.at(i); }
 
-  /// All parameters (trainable and frozen).
-  llama_params<float>& params() noexcept { return *params_; }
-  const llama_params<float>& params() const noexcept { return *params_; }
+  /// True when the set's tensors live in a llama_params (the first constructor).
+  bool has_params() const noexcept { return params_ != nullptr; }
+  /// All parameters (trainable and frozen). unsupported_error for a set of external tensors.
+  llama_params<float>& params() { return *check_params("params"); }
+  const llama_params<float>& params() const { return *check_params("params"); }
   /// The gradient buffer: every tensor, p's shapes. Pass &gradients() to loss_and_grad;
-  /// do not assign a llama_params of other shapes to it.
-  llama_params<float>& gradients() noexcept { return grads_; }
+  /// do not assign a llama_params of other shapes to it. unsupported_error for a set of
+  /// external tensors.
+  llama_params<float>& gradients() {
+    check_params("gradients");
+    return grads_;
+  }
 
-  /// Zeros every gradient (trainable and frozen).
+  /// Zeros every gradient (trainable and frozen; an external set's own gradients).
   void zero_grad() {
+    if (params_ == nullptr) {
+      for (auto* g : grad_ptrs_) std::fill(g->begin(), g->end(), 0.0f);
+      return;
+    }
     for (auto& [n, v] : grads_.named()) std::fill(v->begin(), v->end(), 0.0f);
   }
   /// Multiplies the trainable gradients by s.
@@ -92,7 +140,14 @@ class parameter_set {
   }
 
  private:
-  llama_params<float>* params_;
+  llama_params<float>* check_params(const char* what) const {
+    if (params_ == nullptr)
+      detail::fail<unsupported_error>("parameter_set::", what,
+                                      ": this set holds external tensors (e.g. LoRA adapters), not a llama_params");
+    return params_;
+  }
+
+  llama_params<float>* params_ = nullptr;
   llama_params<float> grads_;
   std::vector<std::string> names_;
   std::vector<std::vector<float>*> values_, grad_ptrs_;
