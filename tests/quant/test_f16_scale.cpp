@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -77,13 +78,15 @@ TEST_CASE("f16scale: scales are the nearest halves, codes the nearest for them, 
           const auto deq = q.dequantize();
           for (std::size_t i = 0; i < rows; ++i)
             for (std::size_t j = 0; j < cols; ++j) {
-              std::vector<float> g;
-              if (cfg.gran.kind == pare::granularity_kind::per_tensor) g = w;
-              else if (cfg.gran.kind == pare::granularity_kind::per_channel) g.assign(w.begin() + i * cols, w.begin() + (i + 1) * cols);
-              else {
-                const std::size_t gs = cfg.gran.group_size, g0 = j / gs * gs;
-                g.assign(w.begin() + i * cols + g0, w.begin() + i * cols + g0 + gs);
+              // The elements that share (i, j)'s parameters: [first, last) of w.
+              std::size_t first = 0, last = w.size();
+              if (cfg.gran.kind == pare::granularity_kind::per_channel) first = i * cols, last = (i + 1) * cols;
+              else if (cfg.gran.kind == pare::granularity_kind::per_group) {
+                const std::size_t gs = cfg.gran.group_size;
+                first = i * cols + j / gs * gs;
+                last = first + gs;
               }
+              const std::vector<float> g(w.begin() + std::ptrdiff_t(first), w.begin() + std::ptrdiff_t(last));
               const oracle::params p = f16_params(g, bits, sgn, sym);
               const pare::qparams got = q.params_at(i, j);
               wrong_scale += double(got.scale) != p.scale;
