@@ -200,11 +200,6 @@ inline pare::fake_quant_params params_of(const torch_case& c) {
   p.cols = std::size_t(c.cols);
   p.scales = c.scales;
   p.zero_points.assign(c.zero_points.begin(), c.zero_points.end());
-  // pare's per-tensor parameters currently have one entry per row (param_count_for), all
-  // but the first unused; fill them alike.
-  const std::size_t n = pare::param_count_for(p.gran, p.rows, p.cols);
-  p.scales.resize(n, p.scales[0]);
-  p.zero_points.resize(n, p.zero_points[0]);
   return p;
 }
 }  // namespace fake_quant_test

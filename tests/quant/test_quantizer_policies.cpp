@@ -37,11 +37,8 @@ void check_affine_oracle(const pare::quantized_tensor& qt, const std::vector<flo
   REQUIRE(qt.rows == rows);
   REQUIRE(qt.cols == cols);
   const std::size_t n_params = me.gran == 't' ? 1 : me.gran == 'c' ? (me.axis == 0 ? rows : cols) : rows * (cols / me.g);
-  // Per tensor the layout documents 1 entry; pare allocates one per row and uses only the
-  // first (a library bug, see the [bug] case below): the oracle checks the entry in use.
-  REQUIRE(qt.scales.size() == (me.gran == 't' ? qt.scales.size() : n_params));
-  REQUIRE(qt.zero_points.size() == qt.scales.size());
-  REQUIRE(qt.scales.size() >= n_params);
+  REQUIRE(qt.scales.size() == n_params);
+  REQUIRE(qt.zero_points.size() == n_params);
   const std::size_t row_bytes =
       me.bits == 8 ? cols : me.bits >= 5 ? (cols * std::size_t(me.bits) + 7) / 8  // 5..7: a bit stream
       : me.bits == 4 ? (cols + 1) / 2 : me.bits == 2 ? (cols + 3) / 4 : 3 * ((cols + 7) / 8);
@@ -132,13 +129,9 @@ TEST_CASE("compile-time compositions and their runtime configs match the float64
   }
 }
 
-// Library bug (reported, not fixed here): quantized_tensor.hpp documents one scale and zero
-// point per tensor, but param_count_for(per_tensor, rows, cols) is rows · groups_per_row = rows,
-// so quantize() stores rows entries of which only the first is used (the rest stay 1.0 / 0),
-// and storage_bytes() / bits_per_weight() count all of them. [!shouldfail]: this case passes
-// while the bug is there and fails once it is fixed — then drop the tag and the tolerance in
-// check_affine_oracle above.
-TEST_CASE("per-tensor quantization stores one scale and zero point, as documented", "[bug][!shouldfail]") {
+// Per tensor: one scale and one zero point (param_count_for used to give one per row, all but
+// the first unused yet counted in storage_bytes).
+TEST_CASE("per-tensor quantization stores one scale and zero point, as documented") {
   const std::size_t rows = 12, cols = 256;
   const auto w = pare_test::gaussian(rows * cols, 5, 0.05);
   const auto q = pare::quantize(pare::matrix_view<const float>(w.data(), rows, cols), pare::quant_config::parse("int8:per_tensor:asym"));

@@ -369,7 +369,7 @@ inline void write_pack_quantized(safetensors_writer& w, const std::string& weigh
                                  " zero points for ", out, " x ", in, ")");
   const bool asym = cfg.scheme == scheme_kind::asymmetric;
   const int off = 1 << (bits - 1);
-  // pare keeps param_count_for() entries; per_tensor uses only the first.
+  // param_count_for() entries (per_tensor: one).
   const std::size_t n_used = cfg.gran.kind == granularity_kind::per_tensor ? 1 : n_params;
   for (std::size_t k = 0; k < n_used; ++k) {
     const int z = q.zero_points[k];
@@ -507,7 +507,7 @@ inline quantized_tensor read_pack_quantized(const safetensors_file& f, const std
           " (pare needs whole groups)");
     groups = in / args.gran.group_size;
   }
-  // pare keeps param_count_for() entries (per_tensor: one per row, all equal here).
+  // param_count_for() entries (per_tensor: one).
   const std::size_t n_params = param_count_for(args.gran, out, in);
   const std::size_t n_used = args.gran.kind == granularity_kind::per_tensor ? 1 : n_params;
 

@@ -61,6 +61,7 @@ inline std::size_t param_index_for(const granularity& g, std::size_t cols, std::
 
 /// Number of (scale, zero point) entries of a rows × cols matrix.
 inline std::size_t param_count_for(const granularity& g, std::size_t rows, std::size_t cols) {
+  if (g.kind == granularity_kind::per_tensor) return 1;
   return g.kind == granularity_kind::per_channel && g.axis == 1 ? cols : rows * groups_per_row_for(g, cols);
 }
 
