@@ -50,6 +50,7 @@
 #include <string>
 #include <vector>
 
+#include "pare/core/dtypes/packed_int.hpp"
 #include "pare/core/error.hpp"
 #include "pare/core/parallel.hpp"
 #include "pare/core/rng.hpp"
@@ -78,39 +79,14 @@ inline std::size_t packed_index_bytes(int bits, std::size_t n) {
 /// outside [1, 8]. `idx` and `out` must not overlap.
 inline void pack_indices(int bits, const std::uint8_t* idx, std::size_t n, std::uint8_t* out) {
   detail::check_index_bits("pack_indices", bits);
-  const unsigned b = static_cast<unsigned>(bits), mask = (1u << b) - 1u;
-  std::uint32_t acc = 0;
-  unsigned have = 0;
-  std::size_t o = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    acc |= (std::uint32_t(idx[i]) & mask) << have;
-    have += b;
-    while (have >= 8) {
-      out[o++] = static_cast<std::uint8_t>(acc);
-      acc >>= 8;
-      have -= 8;
-    }
-  }
-  if (have > 0) out[o] = static_cast<std::uint8_t>(acc);
+  kernels::ref::pack_codes_stream(static_cast<unsigned>(bits), idx, n, out);  // the same little-endian bit stream
 }
 
 /// Unpacks n indices of a packed bit stream into n bytes. Throws argument_error for
 /// bits outside [1, 8].
 inline void unpack_indices(int bits, const std::uint8_t* packed, std::size_t n, std::uint8_t* idx) {
   detail::check_index_bits("unpack_indices", bits);
-  const unsigned b = static_cast<unsigned>(bits), mask = (1u << b) - 1u;
-  std::uint32_t acc = 0;
-  unsigned have = 0;
-  std::size_t p = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (have < b) {
-      acc |= std::uint32_t(packed[p++]) << have;
-      have += 8;
-    }
-    idx[i] = static_cast<std::uint8_t>(acc & mask);
-    acc >>= b;
-    have -= b;
-  }
+  kernels::ref::unpack_codes_stream<false>(static_cast<unsigned>(bits), packed, n, idx);
 }
 
 namespace detail {

@@ -148,6 +148,22 @@ std::vector<lora_export_record> attach_lora(llama_model& m, const lora_set<T>& s
   return rec;
 }
 
+namespace detail {
+/// Puts built[n] in place of adapter n's layer (all built first, so nothing changes
+/// unless every layer could be made); one record per layer.
+template <class T>
+std::vector<lora_export_record> lora_install(llama_model& m, const lora_set<T>& s,
+                                             std::vector<std::unique_ptr<linear_layer>>& built) {
+  std::vector<lora_export_record> rec;
+  for (std::size_t n = 0; n < built.size(); ++n) {
+    const std::string& name = s.adapters()[n].name;
+    m.set_linear(name, std::move(built[n]));
+    rec.push_back({name, m.linear(name).format()});
+  }
+  return rec;
+}
+}  // namespace detail
+
 /// W ← W + s·B·A for every adapted layer, whose base must be a dense fp32 layer
 /// (unsupported_error naming the layer and its format otherwise; use attach_lora or
 /// merge_lora_requantize for quantized bases).
@@ -165,13 +181,7 @@ std::vector<lora_export_record> merge_lora(llama_model& m, const lora_set<T>& s)
     const std::vector<float> w = detail::lora_effective(detail::lora_base_layer(m.linear(a.name)), a);
     built.push_back(std::make_unique<dense_linear>(matrix_view<const float>(w.data(), a.out, a.in)));
   }
-  std::vector<lora_export_record> rec;
-  for (std::size_t n = 0; n < built.size(); ++n) {
-    const std::string& name = s.adapters()[n].name;
-    m.set_linear(name, std::move(built[n]));
-    rec.push_back({name, m.linear(name).format()});
-  }
-  return rec;
+  return detail::lora_install(m, s, built);
 }
 
 /// dense(base) + s·B·A re-encoded in the base's own kind (see the header comment);
@@ -199,13 +209,7 @@ std::vector<lora_export_record> merge_lora_requantize(llama_model& m, const lora
     else
       built.push_back(std::make_unique<dense_linear>(wv));
   }
-  std::vector<lora_export_record> rec;
-  for (std::size_t n = 0; n < built.size(); ++n) {
-    const std::string& name = s.adapters()[n].name;
-    m.set_linear(name, std::move(built[n]));
-    rec.push_back({name, m.linear(name).format()});
-  }
-  return rec;
+  return detail::lora_install(m, s, built);
 }
 
 /// The frozen base of a model whose adapted layers are lora_linear (QLoRA resume):

@@ -116,14 +116,8 @@ class factorized_linear final : public linear_layer {
     if (r == 0 || r > std::min(out, in))
       detail::fail<argument_error>(where, ": argument 'rank': expected 1 ≤ rank ≤ min(out, in) = ", std::min(out, in),
                                    ", got ", r);
-    finite(where, "a", a);
-    finite(where, "b", b);
-  }
-  static void finite(const char* where, const char* what, const matrix_view<const float>& m) {
-    for (std::size_t i = 0; i < m.rows(); ++i)
-      for (std::size_t j = 0; j < m.cols(); ++j)
-        if (!std::isfinite(m(i, j)))
-          detail::fail<value_error>(where, ": argument '", what, "': non-finite value ", m(i, j), " at (", i, ", ", j, ")");
+    detail::check_finite_factor(where, "a", a);
+    detail::check_finite_factor(where, "b", b);
   }
   /// cfg for a factor with `width` inputs: per output channel when a group does not divide it.
   static quant_config for_width(const quant_config& cfg, std::size_t width) {

@@ -7,6 +7,7 @@
 // it is called with contiguous rows and must not allocate per call in steady state
 // beyond scratch it keeps (it may be called concurrently only on distinct objects).
 
+#include <cmath>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -18,6 +19,17 @@
 #include "pare/kernels/matmul/matmul_f32.hpp"
 
 PARE_NAMESPACE_BEGIN
+
+namespace detail {
+/// value_error naming `where`, the argument `what` and the position of m's first NaN/Inf
+/// (a layer's factor or adapter matrix, checked before the layer changes).
+inline void check_finite_factor(const char* where, const char* what, const matrix_view<const float>& m) {
+  for (std::size_t i = 0; i < m.rows(); ++i)
+    for (std::size_t j = 0; j < m.cols(); ++j)
+      if (!std::isfinite(m(i, j)))
+        fail<value_error>(where, ": argument '", what, "': non-finite value ", m(i, j), " at (", i, ", ", j, ")");
+}
+}  // namespace detail
 
 class linear_layer {
  public:

@@ -107,14 +107,8 @@ class lora_linear final : public linear_layer {
                                    ", got ", r);
     if (!(std::isfinite(scale) && scale > 0.0f))
       detail::fail<argument_error>(where, ": argument 'scale': expected a finite value > 0, got ", scale);
-    finite(where, "a", a);
-    finite(where, "b", b);
-  }
-  static void finite(const char* where, const char* what, const matrix_view<const float>& m) {
-    for (std::size_t i = 0; i < m.rows(); ++i)
-      for (std::size_t j = 0; j < m.cols(); ++j)
-        if (!std::isfinite(m(i, j)))
-          detail::fail<value_error>(where, ": argument '", what, "': non-finite value ", m(i, j), " at (", i, ", ", j, ")");
+    detail::check_finite_factor(where, "a", a);
+    detail::check_finite_factor(where, "b", b);
   }
   void store(const matrix_view<const float>& a, const matrix_view<const float>& b, float scale) {
     std::vector<float> av(a.rows() * a.cols()), bv(b.rows() * b.cols());
